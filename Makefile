@@ -1,0 +1,56 @@
+# MesoClinic: `make run` to try it, `make test` to check it. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test venv venv-dev lint messages migrate demo serve worker beat clean-var bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Reinstall only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+venv: $(VENV)/.installed
+venv-dev: $(VENV)/.installed-dev
+
+messages: venv
+	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=var -v 0
+
+migrate: venv
+	$(BIN)/python manage.py migrate --no-input -v 0
+
+demo: migrate
+	$(BIN)/python manage.py demo_seed
+
+run: export DEBUG ?= true
+run: venv messages migrate demo
+	$(BIN)/python manage.py serve --port $(PORT)
+
+lint: venv-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: export DEBUG = false
+test: export SECRET_KEY ?= make-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz
+test: venv-dev lint messages
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python manage.py check
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv-dev
+	$(BIN)/python bench/run.py
+
+clean-var:
+	-$(BIN)/python manage.py embedded_pg stop
+	rm -rf var

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from mesoclinic.access import ROLE_LABELS, Role
+from mesoclinic.models import Location, User
+
+ROLE_CHOICES = [(role.value, ROLE_LABELS[role]) for role in Role]
+
+
+class StaffCreateForm(forms.Form):
+    full_name = forms.CharField(label=_("Full name"), max_length=150)
+    email = forms.EmailField(label=_("Email"))
+    role = forms.ChoiceField(label=_("Role"), choices=ROLE_CHOICES)
+    default_location = forms.ModelChoiceField(
+        label=_("Default location"), queryset=Location.objects.filter(is_active=True), required=False
+    )
+
+    def clean_full_name(self) -> str:
+        name = self.cleaned_data["full_name"].strip()
+        if not name:
+            raise forms.ValidationError(_("Enter the person's name."))
+        if any(ch in name for ch in "<>{}") or any(ord(ch) < 32 for ch in name):
+            raise forms.ValidationError(_("A name cannot contain these characters: < > { } or control characters."))
+        return name
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(_("A staff account with this email already exists."))
+        return email
+
+
+class StaffUpdateForm(forms.Form):
+    full_name = forms.CharField(label=_("Full name"), max_length=150)
+    role = forms.ChoiceField(label=_("Role"), choices=ROLE_CHOICES)
+    default_location = forms.ModelChoiceField(
+        label=_("Default location"), queryset=Location.objects.filter(is_active=True), required=False
+    )
+    is_active = forms.BooleanField(label=_("Active (may sign in)"), required=False)
+
+    clean_full_name = StaffCreateForm.clean_full_name
+
+
+class AuditFilterForm(forms.Form):
+    patient = forms.IntegerField(label=_("Patient number"), required=False, min_value=1)
+    user = forms.ModelChoiceField(label=_("Staff member"), queryset=User.objects.order_by("full_name"), required=False)
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    before = forms.DateTimeField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return data

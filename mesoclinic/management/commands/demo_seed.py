@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from mesoclinic.access import Role
+from mesoclinic.models import Clinic, Location, Room, User
+
+DEMO_PASSWORD = "demo-clinic-2026"  # noqa: S105 - published demo login, see README
+
+DEMO_LOCATIONS = {
+    "Paris – Marais": ("12 rue de Turenne, 75004 Paris", ["Salle 1", "Salle 2", "Salle 3"]),
+    "Lyon – Presqu'île": ("8 place Bellecour, 69002 Lyon", ["Cabinet A", "Cabinet B"]),
+}
+
+DEMO_USERS = [
+    ("manager@demo.clinic", "Claire Dubois", Role.MANAGER, "Paris – Marais"),
+    ("practitioner@demo.clinic", "Dr Hélène Martin", Role.PRACTITIONER, "Paris – Marais"),
+    ("practitioner2@demo.clinic", "Dr Karim Benali", Role.PRACTITIONER, "Lyon – Presqu'île"),
+    ("frontdesk@demo.clinic", "Julie Moreau", Role.FRONT_DESK, "Paris – Marais"),
+]
+
+
+class Command(BaseCommand):
+    help = "Load the demo clinic, its locations, rooms and one user per role (idempotent)."
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        clinic, _ = Clinic.objects.get_or_create(
+            name=settings.CLINIC_NAME if settings.CLINIC_NAME != "MesoClinic" else "Clinique Lumière",
+            defaults={"phone": "+33 1 42 00 00 00", "email": "contact@demo.clinic"},
+        )
+        locations: dict[str, Location] = {}
+        for name, (address, rooms) in DEMO_LOCATIONS.items():
+            location, _ = Location.objects.get_or_create(
+                clinic=clinic, name=name, defaults={"address": address, "time_zone": "Europe/Paris"}
+            )
+            locations[name] = location
+            for room in rooms:
+                Room.objects.get_or_create(location=location, name=room)
+        for email, full_name, role, location_name in DEMO_USERS:
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = User.objects.create_user(
+                    email, DEMO_PASSWORD, full_name=full_name, default_location=locations[location_name]
+                )
+            user.groups.add(Group.objects.get(name=role.value))
+        self.stdout.write(self.style.SUCCESS(f"demo data ready: {clinic.name}, {len(locations)} locations"))

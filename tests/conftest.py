@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client
+
+from mesoclinic.access import Role
+from mesoclinic.celery import app as celery_app
+from mesoclinic.models import User
+from tests.factories import UserFactory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_manifest(django_db_blocker: object) -> None:
+    """Pages are rendered with the production static storage, which needs the manifest."""
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def celery_eager(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tasks run in-process unless a test starts a real worker (marker ``worker``)."""
+    eager = request.node.get_closest_marker("worker") is None
+    previous = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = eager
+    celery_app.conf.task_eager_propagates = eager
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture(autouse=True)
+def mail_folder(tmp_path_factory: pytest.TempPathFactory, settings: object) -> None:
+    settings.EMAIL_FOLDER = tmp_path_factory.mktemp("mail")  # type: ignore[attr-defined]
+
+
+# Personas: alice the manager, paula the practitioner, fred at the front desk,
+# and an anonymous visitor.
+@pytest.fixture
+def manager(db: None) -> User:
+    return UserFactory(email="alice@example.test", full_name="Alice Manager", role=Role.MANAGER)
+
+
+@pytest.fixture
+def practitioner(db: None) -> User:
+    return UserFactory(email="paula@example.test", full_name="Paula Practitioner", role=Role.PRACTITIONER)
+
+
+@pytest.fixture
+def front_desk(db: None) -> User:
+    return UserFactory(email="fred@example.test", full_name="Fred Frontdesk", role=Role.FRONT_DESK)
+
+
+def _client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def manager_client(manager: User) -> Client:
+    return _client_for(manager)
+
+
+@pytest.fixture
+def practitioner_client(practitioner: User) -> Client:
+    return _client_for(practitioner)
+
+
+@pytest.fixture
+def front_desk_client(front_desk: User) -> Client:
+    return _client_for(front_desk)
+
+
+@pytest.fixture
+def anonymous_client() -> Client:
+    return Client()
