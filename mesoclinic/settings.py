@@ -279,6 +279,9 @@ if REDIS_URL:
 else:
     _queue_dir = Path(env.str("CELERY_FILESYSTEM_DIR", str(VAR_DIR / "celery")))
     CELERY_BROKER_URL = "filesystem://"
+    # kombu expects the folders to exist; every process (web, worker, beat) may be first.
+    for _sub in ("queue", "control"):
+        (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir / "queue"),
         "data_folder_out": str(_queue_dir / "queue"),
