@@ -53,8 +53,21 @@ def worker(tmp_path: Path) -> Iterator[Path]:
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     log = (tmp_path / "worker.log").open("w")
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "celery", "-A", "mesoclinic", "worker", "-l", "info", "-c", "1", "--without-gossip", "--without-mingle"],
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "mesoclinic",
+            "worker",
+            "-l",
+            "info",
+            "-c",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,

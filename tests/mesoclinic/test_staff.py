@@ -17,7 +17,12 @@ def test_manager_creates_a_staff_account_that_gets_a_password_link(
     with django_capture_on_commit_callbacks(execute=True):
         response = manager_client.post(
             reverse("staff_create"),
-            {"full_name": "Dr Nadia Roux", "email": "Nadia@Example.test", "role": "practitioner", "default_location": location.pk},
+            {
+                "full_name": "Dr Nadia Roux",
+                "email": "Nadia@Example.test",
+                "role": "practitioner",
+                "default_location": location.pk,
+            },
         )
     assert response.status_code == 302
     user = User.objects.get(email="nadia@example.test")
@@ -58,7 +63,9 @@ def test_manager_changes_role_and_deactivates(manager_client: Client, practition
 
 
 def test_manager_cannot_lock_themselves_out(manager_client: Client, manager: User) -> None:
-    response = manager_client.post(reverse("staff_update", args=[manager.pk]), {"full_name": "Alice", "role": "front_desk", "is_active": "on"})
+    response = manager_client.post(
+        reverse("staff_update", args=[manager.pk]), {"full_name": "Alice", "role": "front_desk", "is_active": "on"}
+    )
     assert response.status_code == 400
     assert "your own manager role" in response.content.decode()
     assert user_roles(User.objects.get(pk=manager.pk)) == {Role.MANAGER}

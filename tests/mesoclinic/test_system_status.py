@@ -53,7 +53,10 @@ def test_test_pdf_renders_in_the_task_and_downloads(
     from django.core.files.storage import storages
 
     storages._storages.pop("private", None)
-    settings.STORAGES = {**settings.STORAGES, "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}},
+    }
     with django_capture_on_commit_callbacks(execute=True):
         manager_client.post(reverse("system_test_pdf"))
     job = SystemJob.objects.get()
@@ -75,7 +78,10 @@ def test_pdf_task_run_twice_renders_once(manager: User, tmp_path: Path, settings
     from mesoclinic.services import system_pdf_render
 
     storages._storages.pop("private", None)
-    settings.STORAGES = {**settings.STORAGES, "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}},
+    }
     job = SystemJob.objects.create(kind=SystemJob.Kind.PDF, requested_by=manager)
     assert system_pdf_render(job_id=job.pk) is not None
     assert system_pdf_render(job_id=job.pk) is None
