@@ -82,7 +82,7 @@ EXPOSE 8000
 # urllib.request.urlopen: it does not follow redirects, so a 301 to https (when
 # BEHIND_PROXY is off) counts as "up" instead of being followed to the outside.
 # The Host header is the first ALLOWED_HOSTS entry, so Django does not reject it.
-# Worker and beat containers disable this check in docker-compose.yml.
+# docker-compose.yml replaces it for worker (celery ping) and turns it off for beat and migrate.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import http.client, os, sys; h = os.environ.get('ALLOWED_HOSTS', 'localhost').split(',')[0].strip().lstrip('.'); h = 'localhost' if h in ('', '*') else h; c = http.client.HTTPConnection('127.0.0.1', 8000, timeout=4); c.request('GET', '/accounts/login/', headers={'Host': h, 'X-Forwarded-Proto': 'https'}); sys.exit(0 if c.getresponse().status < 400 else 1)"]
 

@@ -32,11 +32,10 @@ def audited(**kwargs: Any) -> Any:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR is the proxy's address behind one; SECURE_PROXY_SSL_HEADER's
-    # deployment sets BEHIND_PROXY and the proxy overwrites X-Forwarded-For.
+    """The client's address: REMOTE_ADDR, or behind our one proxy the last X-Forwarded-For hop."""
     from django.conf import settings
 
-    if settings.SECURE_PROXY_SSL_HEADER:
+    if settings.BEHIND_PROXY:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
             return forwarded.split(",")[-1].strip() or None

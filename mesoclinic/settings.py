@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_htmx",
     "csp",
+    "phonenumber_field",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +171,7 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_CALLABLE = "mesoclinic.access.login_attempt_username"
+AXES_CLIENT_IP_CALLABLE = "mesoclinic.audit.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "account/lockout.html"
 AXES_HTTP_RESPONSE_CODE = 429
@@ -194,7 +196,11 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # --- Security headers ----------------------------------------------------------------------
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", False) else None
+BEHIND_PROXY = env.bool("BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
+# Behind one reverse proxy that sets X-Forwarded-For, the client is its last entry:
+# rate limits, lockouts and the audit trail must see the client, not the proxy.
+ALLAUTH_TRUSTED_PROXY_COUNT = 1 if BEHIND_PROXY else 0
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
@@ -329,3 +335,5 @@ LOGGING = {
 
 # The Django admin is for the technical operator; clinic work happens in the app.
 ADMIN_URL = env.str("ADMIN_URL", "admin/")
+PHONENUMBER_DEFAULT_REGION = env.str("PHONE_REGION", "FR")
+PHONENUMBER_DB_FORMAT = "E164"

@@ -31,6 +31,7 @@ urlpatterns = [
     path("manage/staff/new/", views.staff_create, name="staff_create"),
     path("manage/staff/<int:user_id>/", views.staff_update, name="staff_update"),
     path("manage/staff/<int:user_id>/password-link/", views.staff_password_link, name="staff_password_link"),
+    path("patients/", include("patients.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path(settings.ADMIN_URL, admin.site.urls),

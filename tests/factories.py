@@ -61,3 +61,17 @@ class UserFactory(factory.django.DjangoModelFactory):
     def role(self, create: bool, extracted: Role | None, **kwargs: Any) -> None:
         if create and extracted:
             self.groups.add(role_group(extracted))
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "patients.Patient"
+
+    first_name = factory.Faker("first_name", locale="fr_FR")
+    last_name = factory.Faker("last_name", locale="fr_FR")
+    birth_date = factory.Faker("date_of_birth", minimum_age=18, maximum_age=80)
+    sex = "female"
+    email = factory.Sequence(lambda n: f"patient{n}@example.test")
+    phone = factory.Sequence(lambda n: f"+336{n:08d}")
+    city = "Paris"
+    created_by = factory.SubFactory(UserFactory)

@@ -138,3 +138,13 @@ def test_audit_page_query_count_is_constant(manager_client: Client, practitioner
     for n in range(30):
         ReadEvent.objects.create(user=practitioner, patient_id=n, what="x", path="/", method="GET")
     assert page_queries() == few == AUDIT_PAGE_QUERIES
+
+
+def test_client_ip_behind_the_proxy_is_the_forwarded_client(settings) -> None:
+    from mesoclinic.audit import client_ip
+
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.9")
+    settings.BEHIND_PROXY = False
+    assert client_ip(request) == "10.0.0.2"
+    settings.BEHIND_PROXY = True
+    assert client_ip(request) == "198.51.100.9"

@@ -1,0 +1,137 @@
+"""Reads of patients: search with keyset pagination, duplicates, the patient page."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import phonenumbers
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet, Value
+
+from patients.models import Fold, Patient
+
+PAGE_SIZE = 25
+# word_similarity threshold for typo-tolerant name search (pg_trgm default is 0.6,
+# which misses one swapped letter in a short surname).
+NAME_SIMILARITY = 0.4
+_DATE_FORMATS = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m-%d")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    search_name: str
+    pk: int
+    fuzzy: bool = False
+
+    def encode(self) -> str:
+        return f"{'f' if self.fuzzy else 'p'}{self.pk}:{self.search_name}"
+
+    @classmethod
+    def decode(cls, raw: str | None) -> Cursor | None:
+        if not raw or ":" not in raw or raw[0] not in "fp":
+            return None
+        pk, _, name = raw[1:].partition(":")
+        return cls(name, int(pk), raw[0] == "f") if pk.isdigit() and len(pk) < 19 else None
+
+
+@dataclass(frozen=True)
+class PatientPage:
+    patients: list[Patient]
+    next_cursor: str | None
+    kind: str  # what the query was taken as: name, similar_name, birth_date, phone, email, all
+
+
+def _as_date(query: str) -> date | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(query, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _as_phone(query: str) -> str | None:
+    if not re.fullmatch(r"[+\d][\d .\-()]{5,}", query):
+        return None
+    try:
+        number = phonenumbers.parse(query, settings.PHONENUMBER_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _base(include_archived: bool) -> QuerySet[Patient]:
+    patients = Patient.objects.only(
+        "id", "first_name", "last_name", "birth_date", "email", "phone", "status", "search_name", "city"
+    )
+    return patients if include_archived else patients.filter(status=Patient.Status.ACTIVE)
+
+
+def patient_search(
+    query: str, *, cursor: Cursor | None = None, include_archived: bool = False, limit: int = PAGE_SIZE
+) -> PatientPage:
+    """Patients matching a name, a date of birth, a phone or an email.
+
+    A name matches by prefix of the surname or of any name word, accents and case
+    folded; when nothing matches that way, similar names (typos) are shown instead.
+    Ordered by folded name then id, paginated by keyset (no OFFSET, no COUNT).
+    """
+    query = " ".join(query.split())[:100]
+    patients = _base(include_archived)
+    kind = "all"
+    fuzzy = False
+    if query:
+        if (born := _as_date(query)) is not None:
+            kind, patients = "birth_date", patients.filter(birth_date=born)
+        elif "@" in query:
+            kind, patients = (
+                "email",
+                patients.annotate(email_folded=Fold("email")).filter(email_folded=Fold(Value(query))),
+            )
+        elif (phone := _as_phone(query)) is not None:
+            kind, patients = "phone", patients.filter(phone=phone)
+        else:
+            prefix = patients.filter(
+                Q(search_name__startswith=Fold(Value(query))) | Q(search_name__contains=Fold(Value(" " + query)))
+            )
+            fuzzy = cursor.fuzzy if cursor is not None else not prefix.exists()
+            kind = "similar_name" if fuzzy else "name"
+            patients = patients.filter(search_name__trigram_word_similar=Fold(Value(query))) if fuzzy else prefix
+    if cursor is not None:
+        patients = patients.filter(
+            Q(search_name__gt=cursor.search_name) | Q(search_name=cursor.search_name, pk__gt=cursor.pk)
+        )
+    patients = patients.order_by("search_name", "pk")
+    if fuzzy:
+        with transaction.atomic(), connection.cursor() as db:
+            db.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s", [NAME_SIMILARITY])
+            rows = list(patients[: limit + 1])
+    else:
+        rows = list(patients[: limit + 1])
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = Cursor(last.search_name, last.pk, fuzzy).encode() if last else None
+    return PatientPage(patients=rows[:limit], next_cursor=next_cursor, kind=kind)
+
+
+def patient_possible_duplicates(
+    *, first_name: str, last_name: str, birth_date: date | None, email: str, phone: str, exclude_pk: int | None = None
+) -> list[Patient]:
+    """Existing patients with the same name and date of birth, or the same email or phone."""
+    conditions = Q()
+    if birth_date and first_name and last_name:
+        conditions |= Q(birth_date=birth_date, search_name=Fold(Value(f"{last_name.strip()} {first_name.strip()}")))
+    if email:
+        conditions |= Q(email__iexact=email.strip())
+    if phone:
+        conditions |= Q(phone=phone)
+    if not conditions:
+        return []
+    found = Patient.objects.filter(conditions)
+    if exclude_pk:
+        found = found.exclude(pk=exclude_pk)
+    return list(found.order_by("search_name", "pk")[:10])

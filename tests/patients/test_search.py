@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from patients.models import Patient
+from patients.selectors import Cursor, patient_search
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def people(manager) -> dict[str, Patient]:
+    return {
+        "helene": PatientFactory(
+            first_name="Hélène",
+            last_name="Dubois",
+            birth_date=date(1984, 3, 12),
+            phone="+33612345678",
+            email="helene.dubois@example.fr",
+            created_by=manager,
+        ),
+        "francois": PatientFactory(
+            first_name="François", last_name="Lefèvre", birth_date=date(1975, 7, 1), created_by=manager
+        ),
+        "marie": PatientFactory(
+            first_name="Marie", last_name="Duboisier", birth_date=date(1990, 1, 5), created_by=manager
+        ),
+        "zoe": PatientFactory(first_name="Zoé", last_name="Martin", birth_date=date(2001, 11, 30), created_by=manager),
+    }
+
+
+def names(query: str) -> set[str]:
+    return {p.first_name for p in patient_search(query).patients}
+
+
+def test_prefix(people) -> None:
+    assert names("dubo") == {"Hélène", "Marie"}
+
+
+def test_accent_insensitive_both_ways(people) -> None:
+    assert "François" in names("francois lefevre") | names("lefevre")
+    assert names("Lefèvre") == names("lefevre") == {"François"}
+    assert "Hélène" in names("dubois hélène")
+
+
+def test_first_name_word_prefix(people) -> None:
+    assert names("helene") == {"Hélène"}
+
+
+def test_typo(people) -> None:
+    assert "Hélène" in names("Dubios")
+    assert "François" in names("Lefebvre")
+    assert patient_search("Dubios").kind == "similar_name"
+
+
+def test_exact_prefix_hides_mere_look_alikes(people) -> None:
+    page = patient_search("dubois")
+    assert page.kind == "name"
+    assert {p.first_name for p in page.patients} == {"Hélène", "Marie"}
+
+
+def test_date_of_birth(people) -> None:
+    assert names("12/03/1984") == {"Hélène"}
+    assert names("1984-03-12") == {"Hélène"}
+
+
+def test_phone_in_national_or_international_format(people) -> None:
+    assert names("06 12 34 56 78") == {"Hélène"}
+    assert names("+33612345678") == {"Hélène"}
+
+
+def test_email_case_insensitive(people) -> None:
+    assert names("Helene.Dubois@Example.fr") == {"Hélène"}
+
+
+def test_archived_are_hidden_unless_asked(people) -> None:
+    Patient.objects.filter(pk=people["zoe"].pk).update(status="archived", archived_at="2026-01-01T00:00Z")
+    assert "Zoé" not in names("martin")
+    assert {p.first_name for p in patient_search("martin", include_archived=True).patients} == {"Zoé"}
+
+
+def test_keyset_pagination_walks_every_patient_once(manager) -> None:
+    for n in range(23):
+        PatientFactory(last_name="Garnier", first_name=f"Prénom{n:02d}", created_by=manager)
+    seen: list[int] = []
+    cursor = None
+    for _ in range(10):
+        page = patient_search("garnier", cursor=cursor, limit=10)
+        seen += [p.pk for p in page.patients]
+        if not page.next_cursor:
+            break
+        cursor = Cursor.decode(page.next_cursor)
+    assert len(seen) == 23 == len(set(seen))
+
+
+def test_search_sql_uses_no_offset_and_no_count(people, django_assert_max_num_queries) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        patient_search("dubois", cursor=Cursor("a", 1))
+    sql = " ".join(q["sql"] for q in ctx.captured_queries).upper()
+    assert "OFFSET" not in sql and "COUNT(" not in sql
