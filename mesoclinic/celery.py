@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import before_task_publish
+from celery.signals import beat_init, before_task_publish, worker_ready
 from django.db import transaction
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mesoclinic.settings")
@@ -34,3 +34,17 @@ def _beat_tick(sender: str | None = None, **_: Any) -> None:
         from mesoclinic.services import heartbeat_touch
 
         heartbeat_touch(component="beat")
+
+
+@worker_ready.connect
+def _worker_ready(**_: Any) -> None:
+    from mesoclinic.services import heartbeat_touch
+
+    heartbeat_touch(component="worker", detail="started")
+
+
+@beat_init.connect
+def _beat_started(**_: Any) -> None:
+    from mesoclinic.services import heartbeat_touch
+
+    heartbeat_touch(component="beat", detail="started")

@@ -59,3 +59,17 @@ def test_unknown_page_is_a_friendly_404(anonymous_client: Client) -> None:
     response = anonymous_client.get("/no-such-page/")
     assert response.status_code == 404
     assert "could not find that page" in response.content.decode()
+
+
+def test_an_unexpected_error_shows_the_friendly_500_page(manager_client: Client, monkeypatch) -> None:
+    from mesoclinic import views
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(views, "role_of", explode)
+    manager_client.raise_request_exception = False
+    response = manager_client.get(reverse("dashboard"))
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert "Something went wrong on our side" in page and "boom" not in page and "Traceback" not in page

@@ -23,7 +23,7 @@ from django.urls import reverse
 from aftercare.models import OutboundMessage
 from mesoclinic.access import Role
 from mesoclinic.celery import app as celery_app
-from mesoclinic.models import SystemJob, User
+from mesoclinic.models import Heartbeat, SystemJob, User
 from tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,6 +107,7 @@ def test_test_email_goes_through_a_real_worker(worker: Path) -> None:
     assert "To: ops@example.test" in files[0].read_text()
     progress = client.get(reverse("system_test_email_progress", args=[message.pk])).content.decode()
     assert 'data-status="sent"' in progress
+    assert Heartbeat.objects.filter(component="worker", detail="started").exists()
 
 
 def test_test_pdf_is_rendered_by_a_real_worker(worker: Path) -> None:
