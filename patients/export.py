@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from mesoclinic.models import ReadEvent
 from patients.models import Patient
-from patients.services import DEMOGRAPHIC_FIELDS
+from patients.services.registry import DEMOGRAPHIC_FIELDS
 
 
 def patient_export_data(patient: Patient) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Value
 
-from patients.models import Fold, Patient
+from patients.models import Consent, ConsentText, Fold, Patient
 
 PAGE_SIZE = 25
 # word_similarity threshold for typo-tolerant name search (pg_trgm default is 0.6,
@@ -135,3 +135,16 @@ def patient_possible_duplicates(
     if exclude_pk:
         found = found.exclude(pk=exclude_pk)
     return list(found.order_by("search_name", "pk")[:10])
+
+
+def consent_current(patient: Patient, kind: str) -> Consent | None:
+    """The patient's valid consent for a kind: signed to the latest text version, not withdrawn."""
+    latest = ConsentText.objects.filter(kind=kind).order_by("-version").values_list("pk", flat=True).first()
+    if latest is None:
+        return None
+    return (
+        Consent.objects.filter(patient=patient, text_id=latest, withdrawal__isnull=True)
+        .select_related("text", "witness")
+        .order_by("-signed_at")
+        .first()
+    )

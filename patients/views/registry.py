@@ -11,9 +11,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mesoclinic.access import CLINICAL_ROLES, Role, can_view_clinical, patient_access, role_required, staff_required
-from patients import selectors, services
+from patients import selectors
+from patients.services import registry as services
 from patients.export import patient_export_data
-from patients.forms import ArchiveForm, PatientForm
+from patients.forms.registry import ArchiveForm, PatientForm
 from patients.models import Patient
 
 

@@ -1,0 +1,1 @@
+"""Writes for patients, in named parts: registry, history, consultation, consent, photos."""
