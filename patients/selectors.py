@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Value
 
-from patients.models import Consent, ConsentText, Fold, Patient
+from patients.models import Condition, Consent, ConsentText, Fold, MedicalHistory, MedicationFlag, Patient
 
 PAGE_SIZE = 25
 # word_similarity threshold for typo-tolerant name search (pg_trgm default is 0.6,
@@ -148,3 +148,112 @@ def consent_current(patient: Patient, kind: str) -> Consent | None:
         .order_by("-signed_at")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    kind: str  # condition, medication, allergy
+    label: str
+    detail: str
+    since: datetime  # first recorded in the unbroken run of versions that still has it
+    confirmed_at: datetime  # the latest version's time: every version is a full confirmation
+
+
+@dataclass(frozen=True)
+class HistorySummary:
+    current: MedicalHistory | None
+    items: list[HistoryItem]
+    versions: list[MedicalHistory]
+
+    @property
+    def confirmed_today(self) -> bool:
+        from django.utils import timezone
+
+        return self.current is not None and timezone.localdate(self.current.recorded_at) == timezone.localdate()
+
+
+def history_summary(patient: Patient) -> HistorySummary:
+    """The current history with, per item, since when it is recorded and when last confirmed."""
+    versions = list(
+        MedicalHistory.objects.filter(patient=patient)
+        .select_related("recorded_by")
+        .prefetch_related("medications", "allergies__allergen")
+        .order_by("-version")
+    )
+    if not versions:
+        return HistorySummary(current=None, items=[], versions=[])
+    current = versions[0]
+    labels = dict(Condition.choices)
+    flag_labels = dict(MedicationFlag.choices)
+
+    def keys(version: MedicalHistory) -> dict[tuple[str, str], tuple[str, str]]:
+        found: dict[tuple[str, str], tuple[str, str]] = {}
+        for code in version.conditions:
+            found[("condition", code)] = (str(labels.get(code, code)), "")
+        for medication in version.medications.all():
+            detail = ", ".join(str(flag_labels.get(f, f)) for f in medication.flags)
+            found[("medication", medication.name.lower())] = (medication.name, detail)
+        for allergy in version.allergies.all():
+            found[("allergy", allergy.allergen.code)] = (str(allergy.allergen), allergy.reaction)
+        return found
+
+    per_version = [keys(v) for v in versions]
+    items = []
+    for key, (label, detail) in per_version[0].items():
+        since = versions[0].recorded_at
+        for version, found in zip(versions[1:], per_version[1:], strict=True):
+            if key not in found:
+                break
+            since = version.recorded_at
+        items.append(
+            HistoryItem(kind=key[0], label=label, detail=detail, since=since, confirmed_at=current.recorded_at)
+        )
+    return HistorySummary(current=current, items=items, versions=versions)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # created, history, consultation, consent, photo …
+    title: str
+    detail: str = ""
+    url: str = ""
+
+
+def patient_timeline(patient: Patient, *, clinical: bool, limit: int = 50) -> list[TimelineEntry]:
+    """What happened to this patient, newest first. Clinical entries only for clinical roles.
+
+    One query per kind of entry, whatever the number of entries.
+    """
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    from patients.models import Consultation
+
+    entries = [
+        TimelineEntry(patient.created_at, "created", _("Record created"), str(patient.created_by)),
+    ]
+    if clinical:
+        for consultation in Consultation.objects.filter(patient=patient).select_related("practitioner")[:limit]:
+            entries.append(
+                TimelineEntry(
+                    consultation.held_at,
+                    "consultation",
+                    _("Consultation"),
+                    f"{consultation.practitioner} · {', '.join(consultation.concern_labels)}",
+                    reverse("consultation_detail", args=[patient.pk, consultation.pk]),
+                )
+            )
+        for version in MedicalHistory.objects.filter(patient=patient).select_related("recorded_by")[:limit]:
+            title = _("History confirmed unchanged") if version.is_confirmation_only else _("Medical history updated")
+            entries.append(
+                TimelineEntry(
+                    version.recorded_at,
+                    "history",
+                    title,
+                    f"v{version.version} · {version.recorded_by}",
+                    reverse("history_detail", args=[patient.pk]),
+                )
+            )
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:limit]

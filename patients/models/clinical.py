@@ -177,10 +177,16 @@ class HistoryAllergy(models.Model):
 class Consultation(models.Model):
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="consultations")
     practitioner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    location = models.ForeignKey("mesoclinic.Location", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    location = models.ForeignKey(
+        "mesoclinic.Location", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     held_at = models.DateTimeField(_("date"), default=timezone.now)
     history = models.ForeignKey(
-        MedicalHistory, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        MedicalHistory,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text=_("The history version reviewed at this consultation."),
     )
     concerns = ArrayField(models.CharField(max_length=30, choices=Concern.choices), default=list)
@@ -199,12 +205,27 @@ class Consultation(models.Model):
     class Meta:
         ordering = ("-held_at",)
         constraints = [
-            models.CheckConstraint(condition=Q(fitzpatrick__isnull=True) | Q(fitzpatrick__gte=1, fitzpatrick__lte=6), name="consultation_fitzpatrick_range"),
-            models.CheckConstraint(condition=Q(glogau__isnull=True) | Q(glogau__gte=1, glogau__lte=4), name="consultation_glogau_range"),
+            models.CheckConstraint(
+                condition=Q(fitzpatrick__isnull=True) | Q(fitzpatrick__gte=1, fitzpatrick__lte=6),
+                name="consultation_fitzpatrick_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(glogau__isnull=True) | Q(glogau__gte=1, glogau__lte=4), name="consultation_glogau_range"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"consultation {self.held_at:%Y-%m-%d} · patient {self.patient_id}"
+
+    @property
+    def concern_labels(self) -> list[str]:
+        labels = dict(Concern.choices)
+        return [str(labels.get(code, code)) for code in self.concerns]
+
+    @property
+    def area_labels(self) -> list[str]:
+        labels = dict(Area.choices)
+        return [str(labels.get(code, code)) for code in self.areas]
 
 
 @audited()

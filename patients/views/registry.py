@@ -12,10 +12,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from mesoclinic.access import CLINICAL_ROLES, Role, can_view_clinical, patient_access, role_required, staff_required
 from patients import selectors
-from patients.services import registry as services
 from patients.export import patient_export_data
 from patients.forms.registry import ArchiveForm, PatientForm
 from patients.models import Patient
+from patients.services import registry as services
 
 
 @require_GET
@@ -73,7 +73,12 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient_access(
         request, patient_id=patient.pk, clinical=False, what="patient page" + (" (clinical)" if clinical else "")
     )
-    context = {"patient": patient, "clinical": clinical, "archive_form": ArchiveForm()}
+    context = {
+        "patient": patient,
+        "clinical": clinical,
+        "archive_form": ArchiveForm(),
+        "timeline": selectors.patient_timeline(patient, clinical=clinical),
+    }
     return render(request, "patients/patient_detail.html", context)
 
 
