@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients.views import clinical
+from patients.views import clinical, rules
 
 urlpatterns = [
     path("<int:patient_id>/history/", clinical.history_detail, name="history_detail"),
@@ -12,4 +12,10 @@ urlpatterns = [
         clinical.consultation_detail,
         name="consultation_detail",
     ),
+]
+
+urlpatterns += [
+    path("contraindication-rules/", rules.rule_list, name="rule_list"),
+    path("contraindication-rules/new/", rules.rule_edit, name="rule_create"),
+    path("contraindication-rules/<int:rule_id>/", rules.rule_edit, name="rule_edit"),
 ]

@@ -305,3 +305,19 @@ def test_query_counts_are_equal_with_1_and_50_related_rows(
     one = _count(practitioner_client, reverse(name, args=[small.pk]))
     fifty = _count(practitioner_client, reverse(name, args=[large.pk]))
     assert one == fifty == {"patient_detail": 7, "history_detail": 10}[name]
+
+
+def test_export_has_the_clinical_record_of_this_patient_only(manager_client: Client, practitioner, patient) -> None:
+    import json
+
+    from patients.services.consultation import consultation_create
+
+    other = PatientFactory(created_by=practitioner)
+    _history(patient, practitioner, conditions=["herpes"])
+    _history(other, practitioner, conditions=["pregnancy"], conditions_detail="OTHER-PATIENT-ONLY")
+    consultation_create(patient=patient, practitioner=practitioner, held_at=timezone.now(), concerns=["cellulite"], areas=["thighs"])
+    body = manager_client.get(reverse("patient_export", args=[patient.pk])).content.decode()
+    data = json.loads(body)
+    assert data["medical_history_versions"][0]["conditions"] == ["herpes"]
+    assert data["consultations"][0]["concerns"] == ["cellulite"]
+    assert "OTHER-PATIENT-ONLY" not in body and "pregnancy" not in body
