@@ -16,6 +16,7 @@ from patients.export import patient_export_data
 from patients.forms.registry import ArchiveForm, PatientForm
 from patients.models import Patient
 from patients.services import registry as services
+from patients.services.consent import consent_rows_for_patient
 
 
 @require_GET
@@ -78,6 +79,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         "clinical": clinical,
         "archive_form": ArchiveForm(),
         "timeline": selectors.patient_timeline(patient, clinical=clinical),
+        "consent_rows": consent_rows_for_patient(patient) if clinical else [],
     }
     return render(request, "patients/patient_detail.html", context)
 

@@ -39,6 +39,16 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 
 
 @pytest.fixture(autouse=True)
+def _plain_static_files(settings) -> None:
+    """live_server serves static files from the finders by their plain names; the
+    production manifest storage would render hashed names that it does not know."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
 def _async_unsafe() -> None:
     # live_server and sync Playwright share the test process's event loop thread.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
