@@ -35,6 +35,26 @@ def mail_folder(tmp_path_factory: pytest.TempPathFactory, settings: object) -> N
     settings.EMAIL_FOLDER = tmp_path_factory.mktemp("mail")  # type: ignore[attr-defined]
 
 
+@pytest.fixture(autouse=True)
+def reference_data(request: pytest.FixtureRequest) -> None:
+    """Transactional tests run after a flush that also removed what data migrations
+    loaded (roles, allergens, contraindication rules): load it again for them."""
+    marker = request.node.get_closest_marker("django_db")
+    if not (marker and marker.kwargs.get("transaction")) and "live_server" not in request.fixturenames:
+        return
+    request.getfixturevalue("transactional_db")
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Group, Permission
+
+    from mesoclinic.access import roles_sync
+    from patients.vocabulary import vocabulary_seed
+
+    create_permissions(apps.get_app_config("mesoclinic"), verbosity=0)
+    roles_sync(Group, Permission)
+    vocabulary_seed(apps)
+
+
 # Personas: alice the manager, paula the practitioner, fred at the front desk,
 # and an anonymous visitor.
 @pytest.fixture

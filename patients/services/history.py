@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mesoclinic.models import User
@@ -45,8 +47,12 @@ def history_record(
     no_known_allergies: bool = False,
     medications: Sequence[dict[str, Any]] = (),
     is_confirmation_only: bool = False,
+    recorded_at: datetime | None = None,
 ) -> MedicalHistory:
-    """Record a new version of the patient's medical history."""
+    """Record a new version of the patient's medical history.
+
+    ``recorded_at`` back-dates a version transcribed from an earlier paper record.
+    """
     unknown = set(conditions) - set(Condition.values)
     if unknown:
         raise ValidationError({"conditions": _("Unknown condition: %(codes)s") % {"codes": ", ".join(sorted(unknown))}})
@@ -58,6 +64,7 @@ def history_record(
         patient=patient,
         version=_next_version(patient),
         recorded_by=recorded_by,
+        recorded_at=recorded_at or timezone.now(),
         conditions=sorted(set(conditions)),
         conditions_detail=conditions_detail.strip(),
         weight_kg=weight_kg,

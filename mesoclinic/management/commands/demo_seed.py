@@ -49,4 +49,15 @@ class Command(BaseCommand):
                     email, DEMO_PASSWORD, full_name=full_name, default_location=locations[location_name]
                 )
             user.groups.add(Group.objects.get(name=role.value))
-        self.stdout.write(self.style.SUCCESS(f"demo data ready: {clinic.name}, {len(locations)} locations"))
+        from patients.demo import patients_demo_seed
+        from treatments.catalogue_seed import catalogue_seed
+
+        catalogue_seed()
+        practitioners = list(
+            User.objects.filter(email__in=["practitioner@demo.clinic", "practitioner2@demo.clinic"]).order_by("email")
+        )
+        manager = User.objects.get(email="manager@demo.clinic")
+        created = patients_demo_seed(practitioners=practitioners, manager=manager, location=locations["Paris – Marais"])
+        self.stdout.write(
+            self.style.SUCCESS(f"demo data ready: {clinic.name}, {len(locations)} locations, {created} new patients")
+        )

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from mesoclinic.access import Role, user_roles
+from mesoclinic.models import User
+from patients.models import Consent, Consultation, MedicalHistory, Patient
+from treatments.models import Lot, Product
+
+
+@pytest.mark.django_db
+def test_demo_seed_is_idempotent_and_varied(tmp_path, settings) -> None:
+    from django.core.files.storage import storages
+
+    storages._storages.pop("private", None)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}},
+    }
+    call_command("demo_seed")
+    counts = (
+        Patient.objects.count(),
+        MedicalHistory.objects.count(),
+        Consultation.objects.count(),
+        Consent.objects.count(),
+        Lot.objects.count(),
+    )
+    call_command("demo_seed")
+    assert (
+        Patient.objects.count(),
+        MedicalHistory.objects.count(),
+        Consultation.objects.count(),
+        Consent.objects.count(),
+        Lot.objects.count(),
+    ) == counts
+    assert counts[0] >= 8 and counts[2] >= 4 and counts[3] >= 4 and Product.objects.count() >= 6
+    assert Patient.objects.filter(status="archived").exists()
+    assert user_roles(User.objects.get(email="frontdesk@demo.clinic")) == {Role.FRONT_DESK}
+    assert User.objects.get(email="manager@demo.clinic").check_password("demo-clinic-2026")
