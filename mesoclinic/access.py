@@ -21,7 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from mesoclinic.audit import read_event_record
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponse
+    from django.http import HttpRequest
+    from django.http.response import HttpResponseBase
 
     from mesoclinic.models import User
 
@@ -98,7 +99,7 @@ def can_view_clinical(user: Any) -> bool:
     return bool(user_roles(user) & CLINICAL_ROLES)
 
 
-F = TypeVar("F", bound=Callable[..., "HttpResponse"])
+F = TypeVar("F", bound=Callable[..., "HttpResponseBase"])
 
 
 def role_required(*roles: Role) -> Callable[[F], F]:
@@ -106,7 +107,7 @@ def role_required(*roles: Role) -> Callable[[F], F]:
 
     def decorator(view: F) -> F:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not has_role(request.user, *roles):

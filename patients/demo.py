@@ -18,6 +18,7 @@ from patients.models import Allergen, ConsentText, Patient
 from patients.services.consent import consent_record, consent_text_publish
 from patients.services.consultation import consultation_create
 from patients.services.history import history_record
+from patients.services.photos import photo_upload
 from patients.services.registry import patient_archive, patient_create
 
 CONSENT_TEXTS = {
@@ -221,6 +222,21 @@ def _signature_data_url(name: str) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _demo_photo(view: str) -> io.BytesIO:
+    """A neutral placeholder picture (a skin-tone gradient with a landmark line)."""
+    image = Image.new("RGB", (800, 600), (224, 182, 160))
+    draw = ImageDraw.Draw(image)
+    for y in range(600):
+        shade = 200 - y // 8
+        draw.line([(0, y), (800, y)], fill=(shade + 30, shade - 10, shade - 30))
+    draw.line([(400, 80), (400, 520)] if view == "front" else [(250, 80), (250, 520)], fill=(90, 60, 60), width=3)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    buffer.seek(0)
+    buffer.name = f"{view}.jpg"
+    return buffer
+
+
 @transaction.atomic
 def patients_demo_seed(*, practitioners: list[User], manager: User, location: Location | None) -> int:
     """Create the demo patients that do not exist yet; return how many were created."""
@@ -263,10 +279,11 @@ def patients_demo_seed(*, practitioners: list[User], manager: User, location: Lo
                 # Some histories date from earlier visits: their consultation prompts re-confirmation.
                 recorded_at=timezone.now() - timedelta(days=demo.history_days_ago),
             )
+        consultation = None
         if demo.consultation:
             c = demo.consultation
             measure = c.get("measure")
-            consultation_create(
+            consultation = consultation_create(
                 patient=patient,
                 practitioner=practitioner,
                 location=location,
@@ -294,6 +311,16 @@ def patients_demo_seed(*, practitioners: list[User], manager: User, location: Lo
                 witness=practitioner,
                 ip="127.0.0.1",
             )
+        if "photography" in demo.consents and consultation is not None:
+            for view in ("front", "left profile"):
+                photo_upload(
+                    patient=patient,
+                    uploaded_file=_demo_photo(view),
+                    uploaded_by=practitioner,
+                    area=consultation.areas[0],
+                    view=view,
+                    consultation=consultation,
+                )
         if demo.archived:
             patient_archive(patient=patient, reason=demo.archived)
     return created

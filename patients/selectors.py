@@ -11,7 +11,16 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Value
 
-from patients.models import Condition, Consent, ConsentText, Fold, MedicalHistory, MedicationFlag, Patient
+from patients.models import (
+    ClinicalPhoto,
+    Condition,
+    Consent,
+    ConsentText,
+    Fold,
+    MedicalHistory,
+    MedicationFlag,
+    Patient,
+)
 
 PAGE_SIZE = 25
 # word_similarity threshold for typo-tolerant name search (pg_trgm default is 0.6,
@@ -255,5 +264,30 @@ def patient_timeline(patient: Patient, *, clinical: bool, limit: int = 50) -> li
                     reverse("history_detail", args=[patient.pk]),
                 )
             )
+        for consent in Consent.objects.filter(patient=patient).select_related("text", "witness")[:limit]:
+            entries.append(
+                TimelineEntry(
+                    consent.signed_at,
+                    "consent",
+                    _("Consent signed: %(text)s") % {"text": consent.text},
+                    str(consent.witness),
+                    reverse("consent_capture", args=[patient.pk, consent.text.kind]),
+                )
+            )
+        for photo in patient_photos(patient)[:limit]:
+            entries.append(
+                TimelineEntry(
+                    photo.taken_at,
+                    "photo",
+                    _("Photo"),
+                    " · ".join(part for part in (photo.area, photo.view) if part),
+                    reverse("photo_list", args=[patient.pk]),
+                )
+            )
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
+
+
+def patient_photos(patient: Patient) -> QuerySet[ClinicalPhoto]:
+    """The patient's visible photos, newest first."""
+    return ClinicalPhoto.objects.filter(patient=patient, hidden_at__isnull=True).order_by("-taken_at")

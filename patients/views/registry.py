@@ -80,6 +80,8 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         "archive_form": ArchiveForm(),
         "timeline": selectors.patient_timeline(patient, clinical=clinical),
         "consent_rows": consent_rows_for_patient(patient) if clinical else [],
+        "photos": selectors.patient_photos(patient)[:6] if clinical else [],
+        "photo_consent": selectors.consent_current(patient, "photography") if clinical else None,
     }
     return render(request, "patients/patient_detail.html", context)
 

@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from mesoclinic.access import Role, user_roles
 from mesoclinic.models import User
-from patients.models import Consent, Consultation, MedicalHistory, Patient
+from patients.models import ClinicalPhoto, Consent, Consultation, MedicalHistory, Patient
 from treatments.models import Lot, Product
 
 
@@ -36,5 +36,6 @@ def test_demo_seed_is_idempotent_and_varied(tmp_path, settings) -> None:
     ) == counts
     assert counts[0] >= 8 and counts[2] >= 4 and counts[3] >= 4 and Product.objects.count() >= 6
     assert Patient.objects.filter(status="archived").exists()
+    assert ClinicalPhoto.objects.count() == 2
     assert user_roles(User.objects.get(email="frontdesk@demo.clinic")) == {Role.FRONT_DESK}
     assert User.objects.get(email="manager@demo.clinic").check_password("demo-clinic-2026")
