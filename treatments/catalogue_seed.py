@@ -38,7 +38,12 @@ PRODUCTS = [
     ("Skinova", "HA Booster 1.35%", "3", [("Hyaluronic acid (non cross-linked)", "13.5")]),
     ("Skinova", "Vita-C 20%", "5", [("Vitamin C (ascorbic acid)", "200")]),
     ("Silicium Lab", "Organic Silicon 0.5%", "5", [("Organic silicon", "5")]),
-    ("Capillis", "Hair Cocktail", "5", [("Dutasteride", "0.05"), ("Vitamin B complex", "2"), ("Biomimetic peptides", "1")]),
+    (
+        "Capillis",
+        "Hair Cocktail",
+        "5",
+        [("Dutasteride", "0.05"), ("Vitamin B complex", "2"), ("Biomimetic peptides", "1")],
+    ),
     ("Pharmaco", "Lidocaine 1% (no adrenaline)", "5", [("Lidocaine", "10")]),
     ("Slimtech", "Cellu Caffeine 5%", "5", [("Caffeine", "50"), ("L-carnitine", "100")]),
 ]
@@ -77,7 +82,11 @@ def catalogue_seed() -> None:
         Lot.objects.get_or_create(
             product=product,
             lot_number=f"{code}-{today.year}-{index + 1:03d}",
-            defaults={"expiry_date": today + timedelta(days=300 + 30 * index), "quantity_on_hand": 20, "supplier": manufacturer},
+            defaults={
+                "expiry_date": today + timedelta(days=300 + 30 * index),
+                "quantity_on_hand": 20,
+                "supplier": manufacturer,
+            },
         )
         Lot.objects.get_or_create(
             product=product,

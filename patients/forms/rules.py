@@ -11,7 +11,17 @@ from patients.models import ContraindicationRule
 class RuleForm(forms.ModelForm):
     class Meta:
         model = ContraindicationRule
-        fields = ("trigger", "condition", "medication_flag", "allergen", "category", "severity", "reason_en", "reason_fr", "is_active")
+        fields = (
+            "trigger",
+            "condition",
+            "medication_flag",
+            "allergen",
+            "category",
+            "severity",
+            "reason_en",
+            "reason_fr",
+            "is_active",
+        )
         labels = {"condition": _("Condition"), "medication_flag": _("Medication"), "allergen": _("Allergen")}
 
     def clean(self) -> dict[str, Any]:

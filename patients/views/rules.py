@@ -17,7 +17,9 @@ from patients.models import ContraindicationRule
 @require_GET
 @role_required(Role.MANAGER)
 def rule_list(request: HttpRequest) -> HttpResponse:
-    rules = ContraindicationRule.objects.select_related("allergen").order_by("-is_active", "trigger", "condition", "medication_flag", "allergen__code")
+    rules = ContraindicationRule.objects.select_related("allergen").order_by(
+        "-is_active", "trigger", "condition", "medication_flag", "allergen__code"
+    )
     return render(request, "patients/rule_list.html", {"rules": rules})
 
 

@@ -315,7 +315,9 @@ def test_export_has_the_clinical_record_of_this_patient_only(manager_client: Cli
     other = PatientFactory(created_by=practitioner)
     _history(patient, practitioner, conditions=["herpes"])
     _history(other, practitioner, conditions=["pregnancy"], conditions_detail="OTHER-PATIENT-ONLY")
-    consultation_create(patient=patient, practitioner=practitioner, held_at=timezone.now(), concerns=["cellulite"], areas=["thighs"])
+    consultation_create(
+        patient=patient, practitioner=practitioner, held_at=timezone.now(), concerns=["cellulite"], areas=["thighs"]
+    )
     body = manager_client.get(reverse("patient_export", args=[patient.pk])).content.decode()
     data = json.loads(body)
     assert data["medical_history_versions"][0]["conditions"] == ["herpes"]

@@ -28,8 +28,13 @@ def test_seeded_rules_are_listed(manager_client: Client) -> None:
 def test_manager_changes_a_severity(manager_client: Client) -> None:
     rule = ContraindicationRule.objects.get(condition="keloid_tendency")
     data = {
-        "trigger": "condition", "condition": "keloid_tendency", "category": "", "severity": "block",
-        "reason_en": "Keloids: we do not treat.", "reason_fr": "Chéloïdes : pas de traitement.", "is_active": "on",
+        "trigger": "condition",
+        "condition": "keloid_tendency",
+        "category": "",
+        "severity": "block",
+        "reason_en": "Keloids: we do not treat.",
+        "reason_fr": "Chéloïdes : pas de traitement.",
+        "is_active": "on",
     }
     response = manager_client.post(reverse("rule_edit", args=[rule.pk]), data)
     assert response.status_code == 302

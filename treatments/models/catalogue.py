@@ -15,7 +15,9 @@ from patients.models import IngredientCategory
 class Ingredient(models.Model):
     name = models.CharField(_("name"), max_length=120, unique=True)
     category = models.CharField(_("category"), max_length=20, choices=IngredientCategory.choices)
-    allergens = models.ManyToManyField("patients.Allergen", blank=True, related_name="ingredients", verbose_name=_("allergens"))
+    allergens = models.ManyToManyField(
+        "patients.Allergen", blank=True, related_name="ingredients", verbose_name=_("allergens")
+    )
     notes = models.CharField(_("notes"), max_length=300, blank=True)
 
     class Meta:
@@ -56,7 +58,9 @@ class ProductComponent(models.Model):
         ordering = ("ingredient__name",)
         constraints = [
             models.UniqueConstraint(fields=["product", "ingredient"], name="component_once_per_product"),
-            models.CheckConstraint(condition=Q(mg_per_ml__isnull=True) | Q(mg_per_ml__gte=0), name="component_concentration_positive"),
+            models.CheckConstraint(
+                condition=Q(mg_per_ml__isnull=True) | Q(mg_per_ml__gte=0), name="component_concentration_positive"
+            ),
         ]
 
     def __str__(self) -> str:
