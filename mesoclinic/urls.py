@@ -32,6 +32,7 @@ urlpatterns = [
     path("manage/staff/<int:user_id>/", views.staff_update, name="staff_update"),
     path("manage/staff/<int:user_id>/password-link/", views.staff_password_link, name="staff_password_link"),
     path("patients/", include("patients.urls")),
+    path("treatments/", include("treatments.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path(settings.ADMIN_URL, admin.site.urls),

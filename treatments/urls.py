@@ -1,0 +1,13 @@
+from django.urls import path
+
+from treatments.views import catalogue
+
+urlpatterns = [
+    path("catalogue/", catalogue.catalogue, name="catalogue"),
+    path("catalogue/products/new/", catalogue.product_edit, name="product_create"),
+    path("catalogue/products/<int:product_id>/", catalogue.product_edit, name="product_edit"),
+    path("catalogue/products/<int:product_id>/lots/new/", catalogue.lot_create, name="lot_create"),
+    path("catalogue/lots/<int:lot_id>/recall/", catalogue.lot_recall_view, name="lot_recall"),
+    path("catalogue/ingredients/new/", catalogue.ingredient_edit, name="ingredient_create"),
+    path("catalogue/ingredients/<int:ingredient_id>/", catalogue.ingredient_edit, name="ingredient_edit"),
+]
