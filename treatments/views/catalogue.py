@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mesoclinic.access import Role, role_required
 from treatments.forms.catalogue import ComponentFormSet, IngredientForm, LotForm, LotRecallForm, ProductForm
 from treatments.models import Ingredient, Lot, Product, ProductComponent
-from treatments.services import lot_recall
+from treatments.services.catalogue import lot_recall
 
 
 @require_GET

@@ -1,0 +1,1 @@
+"""Writes for treatments, in named parts: catalogue, plans, safety."""
