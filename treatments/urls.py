@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from treatments.views import catalogue
 
@@ -10,4 +10,7 @@ urlpatterns = [
     path("catalogue/lots/<int:lot_id>/recall/", catalogue.lot_recall_view, name="lot_recall"),
     path("catalogue/ingredients/new/", catalogue.ingredient_edit, name="ingredient_create"),
     path("catalogue/ingredients/<int:ingredient_id>/", catalogue.ingredient_edit, name="ingredient_edit"),
+    path("", include("treatments.urls_plans")),
+    path("", include("treatments.urls_documents")),
+    path("", include("treatments.urls_adverse")),
 ]
