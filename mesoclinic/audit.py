@@ -24,11 +24,15 @@ def append_only_trigger() -> pgtrigger.Protect:
     return pgtrigger.Protect(name=APPEND_ONLY_TRIGGER, operation=pgtrigger.Update | pgtrigger.Delete)
 
 
-def audited(**kwargs: Any) -> Any:
-    """``pghistory.track`` with an append-only history table."""
+def audited(*trackers: Any, **kwargs: Any) -> Any:
+    """``pghistory.track`` with an append-only history table.
+
+    Pass ``pghistory.DeleteEvent()`` among the trackers for rows the app may remove
+    (draft plan areas): the removed row's last state stays in the history.
+    """
     meta = kwargs.pop("meta", {})
     meta["triggers"] = [*meta.get("triggers", []), append_only_trigger()]
-    return pghistory.track(meta=meta, **kwargs)
+    return pghistory.track(*trackers, meta=meta, **kwargs)
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -93,10 +93,119 @@ def catalogue_seed() -> None:
             lot_number=f"{code}-{today.year - 1}-{index + 1:03d}",
             defaults={"expiry_date": today - timedelta(days=20), "quantity_on_hand": 2, "supplier": manufacturer},
         )
+    protocols_seed()
     for ingredient, kind, value, face_only, severity, note in LIMITS:
         DoseLimit.objects.get_or_create(
             ingredient=ingredients[ingredient],
             kind=kind,
             face_only=face_only,
             defaults={"value": Decimal(value), "severity": severity, "note": note},
+        )
+
+
+PROTOCOLS = [
+    {
+        "name": "Lipolysis — abdomen (4 × 4 weeks)",
+        "concern": "fat_reduction",
+        "sessions": 4,
+        "min_interval_days": 28,
+        "maintenance_interval_days": None,
+        "review_after_days": 56,
+        "areas": [
+            {
+                "area": "abdomen",
+                "technique": "point_by_point",
+                "depth_mm": 6,
+                "needle_gauge": 30,
+                "needle_length_mm": 6,
+                "spacing_mm": 15,
+                "points": 20,
+                "volume_per_point_ml": 0.2,
+                "products": [{"product": "Lipo PC 5%", "volume_ml": 4}],
+            },
+        ],
+    },
+    {
+        "name": "Skin booster — face, neck (3 × 3 weeks)",
+        "concern": "skin_rejuvenation",
+        "sessions": 3,
+        "min_interval_days": 14,
+        "maintenance_interval_days": 180,
+        "review_after_days": 30,
+        "areas": [
+            {
+                "area": "face",
+                "technique": "micropapules",
+                "depth_mm": 1.5,
+                "needle_gauge": 32,
+                "needle_length_mm": 4,
+                "spacing_mm": 10,
+                "points": 40,
+                "volume_per_point_ml": 0.05,
+                "products": [{"product": "HA Booster 1.35%", "volume_ml": 2}],
+            },
+            {
+                "area": "neck",
+                "technique": "nappage",
+                "depth_mm": 2,
+                "needle_gauge": 32,
+                "needle_length_mm": 4,
+                "spacing_mm": 3,
+                "points": 60,
+                "volume_per_point_ml": 0.02,
+                "products": [{"product": "HA Booster 1.35%", "volume_ml": 1}],
+            },
+        ],
+    },
+    {
+        "name": "Cellulite — thighs (10 × weekly)",
+        "concern": "cellulite",
+        "sessions": 10,
+        "min_interval_days": 7,
+        "maintenance_interval_days": 60,
+        "review_after_days": 30,
+        "areas": [
+            {
+                "area": "thighs",
+                "technique": "nappage",
+                "depth_mm": 4,
+                "needle_gauge": 30,
+                "needle_length_mm": 6,
+                "spacing_mm": 4,
+                "points": 80,
+                "volume_per_point_ml": 0.05,
+                "products": [{"product": "Cellu Caffeine 5%", "volume_ml": 4}],
+            },
+        ],
+    },
+    {
+        "name": "Hair — scalp (monthly × 6)",
+        "concern": "hair_restoration",
+        "sessions": 6,
+        "min_interval_days": 28,
+        "maintenance_interval_days": 90,
+        "review_after_days": 90,
+        "areas": [
+            {
+                "area": "scalp",
+                "technique": "papule",
+                "depth_mm": 1.5,
+                "needle_gauge": 32,
+                "needle_length_mm": 4,
+                "spacing_mm": 10,
+                "points": 50,
+                "volume_per_point_ml": 0.05,
+                "products": [{"product": "Hair Cocktail", "volume_ml": 2.5}],
+            },
+        ],
+    },
+]
+
+
+def protocols_seed() -> None:
+    from treatments.models import ProtocolTemplate
+
+    for protocol in PROTOCOLS:
+        ProtocolTemplate.objects.get_or_create(
+            name=protocol["name"], defaults={k: v for k, v in protocol.items() if k != "name"}
         )

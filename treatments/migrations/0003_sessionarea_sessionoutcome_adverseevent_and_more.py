@@ -10,414 +10,1357 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('aftercare', '0001_initial'),
-        ('mesoclinic', '0003_audit_context_append_only'),
-        ('patients', '0003_vocabulary_and_rules'),
-        ('pghistory', '0007_auto_20250421_0444'),
-        ('treatments', '0002_planarea_protocoltemplate_protocoltemplateevent_and_more'),
+        ("aftercare", "0001_initial"),
+        ("mesoclinic", "0003_audit_context_append_only"),
+        ("patients", "0003_vocabulary_and_rules"),
+        ("pghistory", "0007_auto_20250421_0444"),
+        ("treatments", "0002_planarea_protocoltemplate_protocoltemplateevent_and_more"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SessionArea',
+            name="SessionArea",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('area', models.CharField(choices=[('abdomen', 'Abdomen'), ('flanks', 'Flanks'), ('thighs', 'Thighs'), ('buttocks', 'Buttocks'), ('arms', 'Arms'), ('chin', 'Chin (submental)'), ('face', 'Face'), ('neck', 'Neck'), ('decollete', 'Décolleté'), ('hands', 'Hands'), ('scalp', 'Scalp'), ('knees', 'Knees'), ('joints', 'Joints'), ('back', 'Back')], max_length=20, verbose_name='area')),
-                ('technique', models.CharField(choices=[('papule', 'Papule (1–2 mm)'), ('nappage', 'Nappage (2–4 mm)'), ('point_by_point', 'Point by point (4–12 mm)'), ('micropapules', 'Micropapules (1.5–2 mm)'), ('linear_retrograde', 'Linear retrograde')], max_length=20, verbose_name='technique')),
-                ('points', models.PositiveSmallIntegerField(validators=[django.core.validators.MaxValueValidator(500)], verbose_name='injection points')),
-                ('depth_mm', models.DecimalField(blank=True, decimal_places=1, max_digits=4, null=True, verbose_name='depth (mm)')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "area",
+                    models.CharField(
+                        choices=[
+                            ("abdomen", "Abdomen"),
+                            ("flanks", "Flanks"),
+                            ("thighs", "Thighs"),
+                            ("buttocks", "Buttocks"),
+                            ("arms", "Arms"),
+                            ("chin", "Chin (submental)"),
+                            ("face", "Face"),
+                            ("neck", "Neck"),
+                            ("decollete", "Décolleté"),
+                            ("hands", "Hands"),
+                            ("scalp", "Scalp"),
+                            ("knees", "Knees"),
+                            ("joints", "Joints"),
+                            ("back", "Back"),
+                        ],
+                        max_length=20,
+                        verbose_name="area",
+                    ),
+                ),
+                (
+                    "technique",
+                    models.CharField(
+                        choices=[
+                            ("papule", "Papule (1–2 mm)"),
+                            ("nappage", "Nappage (2–4 mm)"),
+                            ("point_by_point", "Point by point (4–12 mm)"),
+                            ("micropapules", "Micropapules (1.5–2 mm)"),
+                            ("linear_retrograde", "Linear retrograde"),
+                        ],
+                        max_length=20,
+                        verbose_name="technique",
+                    ),
+                ),
+                (
+                    "points",
+                    models.PositiveSmallIntegerField(
+                        validators=[django.core.validators.MaxValueValidator(500)], verbose_name="injection points"
+                    ),
+                ),
+                (
+                    "depth_mm",
+                    models.DecimalField(
+                        blank=True, decimal_places=1, max_digits=4, null=True, verbose_name="depth (mm)"
+                    ),
+                ),
             ],
             options={
-                'ordering': ('id',),
+                "ordering": ("id",),
             },
         ),
         migrations.CreateModel(
-            name='SessionOutcome',
+            name="SessionOutcome",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('gais_practitioner', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)], verbose_name='GAIS (practitioner)')),
-                ('gais_patient', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)], verbose_name='GAIS (patient)')),
-                ('satisfaction', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MaxValueValidator(10)], verbose_name='satisfaction (0–10)')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "gais_practitioner",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                        verbose_name="GAIS (practitioner)",
+                    ),
+                ),
+                (
+                    "gais_patient",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                        verbose_name="GAIS (patient)",
+                    ),
+                ),
+                (
+                    "satisfaction",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[django.core.validators.MaxValueValidator(10)],
+                        verbose_name="satisfaction (0–10)",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AdverseEvent',
+            name="AdverseEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(choices=[('bruising', 'Bruising'), ('swelling', 'Swelling'), ('redness', 'Redness'), ('irritation', 'Irritation'), ('allergic_reaction', 'Allergic reaction'), ('infection', 'Infection'), ('nodules', 'Nodules'), ('panniculitis', 'Panniculitis'), ('necrosis', 'Necrosis'), ('uneven_result', 'Uneven result'), ('pain', 'Pain'), ('other', 'Other')], max_length=20, verbose_name='type')),
-                ('grade', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)], verbose_name='grade (CTCAE)')),
-                ('onset_at', models.DateTimeField(verbose_name='onset')),
-                ('reported_by', models.CharField(choices=[('practitioner', 'Practitioner'), ('patient', 'Patient')], max_length=12, verbose_name='reported by')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
-                ('actions_taken', models.TextField(blank=True, verbose_name='actions taken')),
-                ('follow_up_due', models.DateField(blank=True, null=True, verbose_name='next follow-up')),
-                ('resolved_at', models.DateTimeField(blank=True, null=True, verbose_name='resolved')),
-                ('resolution', models.TextField(blank=True, verbose_name='resolution')),
-                ('needs_triage', models.BooleanField(default=False, help_text='reported by the patient, not yet graded by staff')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('lots', models.ManyToManyField(blank=True, related_name='adverse_events', to='treatments.lot')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='adverse_events', to='patients.patient')),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("bruising", "Bruising"),
+                            ("swelling", "Swelling"),
+                            ("redness", "Redness"),
+                            ("irritation", "Irritation"),
+                            ("allergic_reaction", "Allergic reaction"),
+                            ("infection", "Infection"),
+                            ("nodules", "Nodules"),
+                            ("panniculitis", "Panniculitis"),
+                            ("necrosis", "Necrosis"),
+                            ("uneven_result", "Uneven result"),
+                            ("pain", "Pain"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                        verbose_name="type",
+                    ),
+                ),
+                (
+                    "grade",
+                    models.PositiveSmallIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                        verbose_name="grade (CTCAE)",
+                    ),
+                ),
+                ("onset_at", models.DateTimeField(verbose_name="onset")),
+                (
+                    "reported_by",
+                    models.CharField(
+                        choices=[("practitioner", "Practitioner"), ("patient", "Patient")],
+                        max_length=12,
+                        verbose_name="reported by",
+                    ),
+                ),
+                ("description", models.TextField(blank=True, verbose_name="description")),
+                ("actions_taken", models.TextField(blank=True, verbose_name="actions taken")),
+                ("follow_up_due", models.DateField(blank=True, null=True, verbose_name="next follow-up")),
+                ("resolved_at", models.DateTimeField(blank=True, null=True, verbose_name="resolved")),
+                ("resolution", models.TextField(blank=True, verbose_name="resolution")),
+                (
+                    "needs_triage",
+                    models.BooleanField(default=False, help_text="reported by the patient, not yet graded by staff"),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("lots", models.ManyToManyField(blank=True, related_name="adverse_events", to="treatments.lot")),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="adverse_events",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-onset_at',),
+                "ordering": ("-onset_at",),
             },
         ),
         migrations.CreateModel(
-            name='AdverseEventEvent',
+            name="AdverseEventEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('type', models.CharField(choices=[('bruising', 'Bruising'), ('swelling', 'Swelling'), ('redness', 'Redness'), ('irritation', 'Irritation'), ('allergic_reaction', 'Allergic reaction'), ('infection', 'Infection'), ('nodules', 'Nodules'), ('panniculitis', 'Panniculitis'), ('necrosis', 'Necrosis'), ('uneven_result', 'Uneven result'), ('pain', 'Pain'), ('other', 'Other')], max_length=20, verbose_name='type')),
-                ('grade', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)], verbose_name='grade (CTCAE)')),
-                ('onset_at', models.DateTimeField(verbose_name='onset')),
-                ('reported_by', models.CharField(choices=[('practitioner', 'Practitioner'), ('patient', 'Patient')], max_length=12, verbose_name='reported by')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
-                ('actions_taken', models.TextField(blank=True, verbose_name='actions taken')),
-                ('follow_up_due', models.DateField(blank=True, null=True, verbose_name='next follow-up')),
-                ('resolved_at', models.DateTimeField(blank=True, null=True, verbose_name='resolved')),
-                ('resolution', models.TextField(blank=True, verbose_name='resolution')),
-                ('needs_triage', models.BooleanField(default=False, help_text='reported by the patient, not yet graded by staff')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('patient', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='patients.patient')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='treatments.adverseevent')),
-                ('recorded_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL)),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("bruising", "Bruising"),
+                            ("swelling", "Swelling"),
+                            ("redness", "Redness"),
+                            ("irritation", "Irritation"),
+                            ("allergic_reaction", "Allergic reaction"),
+                            ("infection", "Infection"),
+                            ("nodules", "Nodules"),
+                            ("panniculitis", "Panniculitis"),
+                            ("necrosis", "Necrosis"),
+                            ("uneven_result", "Uneven result"),
+                            ("pain", "Pain"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                        verbose_name="type",
+                    ),
+                ),
+                (
+                    "grade",
+                    models.PositiveSmallIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                        verbose_name="grade (CTCAE)",
+                    ),
+                ),
+                ("onset_at", models.DateTimeField(verbose_name="onset")),
+                (
+                    "reported_by",
+                    models.CharField(
+                        choices=[("practitioner", "Practitioner"), ("patient", "Patient")],
+                        max_length=12,
+                        verbose_name="reported by",
+                    ),
+                ),
+                ("description", models.TextField(blank=True, verbose_name="description")),
+                ("actions_taken", models.TextField(blank=True, verbose_name="actions taken")),
+                ("follow_up_due", models.DateField(blank=True, null=True, verbose_name="next follow-up")),
+                ("resolved_at", models.DateTimeField(blank=True, null=True, verbose_name="resolved")),
+                ("resolution", models.TextField(blank=True, verbose_name="resolution")),
+                (
+                    "needs_triage",
+                    models.BooleanField(default=False, help_text="reported by the patient, not yet graded by staff"),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="treatments.adverseevent",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='AdverseEventNote',
+            name="AdverseEventNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('grade', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)])),
-                ('note', models.TextField()),
-                ('by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notes', to='treatments.adverseevent')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "grade",
+                    models.PositiveSmallIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ]
+                    ),
+                ),
+                ("note", models.TextField()),
+                (
+                    "by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="notes", to="treatments.adverseevent"
+                    ),
+                ),
             ],
             options={
-                'ordering': ('at',),
+                "ordering": ("at",),
             },
         ),
         migrations.CreateModel(
-            name='LotUse',
+            name="LotUse",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('volume_ml', models.DecimalField(decimal_places=2, max_digits=6, validators=[django.core.validators.MinValueValidator(0.01), django.core.validators.MaxValueValidator(100)], verbose_name='volume (mL)')),
-                ('units_used', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MaxValueValidator(50)], verbose_name='units opened')),
-                ('lot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='uses', to='treatments.lot')),
-                ('session_area', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lot_uses', to='treatments.sessionarea')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "volume_ml",
+                    models.DecimalField(
+                        decimal_places=2,
+                        max_digits=6,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.01),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                        verbose_name="volume (mL)",
+                    ),
+                ),
+                (
+                    "units_used",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        validators=[django.core.validators.MaxValueValidator(50)],
+                        verbose_name="units opened",
+                    ),
+                ),
+                (
+                    "lot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="uses", to="treatments.lot"
+                    ),
+                ),
+                (
+                    "session_area",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="lot_uses",
+                        to="treatments.sessionarea",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('id',),
+                "ordering": ("id",),
             },
         ),
         migrations.CreateModel(
-            name='PlanDocument',
+            name="PlanDocument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('language', models.CharField(max_length=2)),
-                ('status', models.CharField(choices=[('pending', 'waiting for the worker'), ('rendering', 'rendering'), ('done', 'ready'), ('failed', 'failed')], default='pending', max_length=10)),
-                ('file_name', models.CharField(blank=True, max_length=300)),
-                ('sha256', models.CharField(blank=True, max_length=64)),
-                ('pages', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('requested_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('rendered_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('plan', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='documents', to='treatments.treatmentplan')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("language", models.CharField(max_length=2)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "waiting for the worker"),
+                            ("rendering", "rendering"),
+                            ("done", "ready"),
+                            ("failed", "failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("file_name", models.CharField(blank=True, max_length=300)),
+                ("sha256", models.CharField(blank=True, max_length=64)),
+                ("pages", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("requested_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("rendered_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="documents",
+                        to="treatments.treatmentplan",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='LotUseEvent',
+            name="LotUseEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('volume_ml', models.DecimalField(decimal_places=2, max_digits=6, validators=[django.core.validators.MinValueValidator(0.01), django.core.validators.MaxValueValidator(100)], verbose_name='volume (mL)')),
-                ('units_used', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MaxValueValidator(50)], verbose_name='units opened')),
-                ('lot', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='treatments.lot')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='treatments.lotuse')),
-                ('session_area', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='treatments.sessionarea')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "volume_ml",
+                    models.DecimalField(
+                        decimal_places=2,
+                        max_digits=6,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.01),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                        verbose_name="volume (mL)",
+                    ),
+                ),
+                (
+                    "units_used",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        validators=[django.core.validators.MaxValueValidator(50)],
+                        verbose_name="units opened",
+                    ),
+                ),
+                (
+                    "lot",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="treatments.lot",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="treatments.lotuse",
+                    ),
+                ),
+                (
+                    "session_area",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="treatments.sessionarea",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='SessionMeasurement',
+            name="SessionMeasurement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('circumference', 'Circumference (cm)'), ('weight', 'Weight (kg)'), ('hair_density', 'Hair density (hairs/cm²)')], max_length=20, verbose_name='measurement')),
-                ('area', models.CharField(blank=True, choices=[('abdomen', 'Abdomen'), ('flanks', 'Flanks'), ('thighs', 'Thighs'), ('buttocks', 'Buttocks'), ('arms', 'Arms'), ('chin', 'Chin (submental)'), ('face', 'Face'), ('neck', 'Neck'), ('decollete', 'Décolleté'), ('hands', 'Hands'), ('scalp', 'Scalp'), ('knees', 'Knees'), ('joints', 'Joints'), ('back', 'Back')], max_length=20, verbose_name='area')),
-                ('landmark', models.CharField(blank=True, max_length=120, verbose_name='landmark')),
-                ('value', models.DecimalField(decimal_places=1, max_digits=6, verbose_name='value')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='patients.patient')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("circumference", "Circumference (cm)"),
+                            ("weight", "Weight (kg)"),
+                            ("hair_density", "Hair density (hairs/cm²)"),
+                        ],
+                        max_length=20,
+                        verbose_name="measurement",
+                    ),
+                ),
+                (
+                    "area",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("abdomen", "Abdomen"),
+                            ("flanks", "Flanks"),
+                            ("thighs", "Thighs"),
+                            ("buttocks", "Buttocks"),
+                            ("arms", "Arms"),
+                            ("chin", "Chin (submental)"),
+                            ("face", "Face"),
+                            ("neck", "Neck"),
+                            ("decollete", "Décolleté"),
+                            ("hands", "Hands"),
+                            ("scalp", "Scalp"),
+                            ("knees", "Knees"),
+                            ("joints", "Joints"),
+                            ("back", "Back"),
+                        ],
+                        max_length=20,
+                        verbose_name="area",
+                    ),
+                ),
+                ("landmark", models.CharField(blank=True, max_length=120, verbose_name="landmark")),
+                ("value", models.DecimalField(decimal_places=1, max_digits=6, verbose_name="value")),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="patients.patient"
+                    ),
+                ),
             ],
             options={
-                'ordering': ('kind', 'area'),
+                "ordering": ("kind", "area"),
             },
         ),
         migrations.CreateModel(
-            name='TreatmentSession',
+            name="TreatmentSession",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1)], verbose_name='session number')),
-                ('performed_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='performed')),
-                ('status', models.CharField(choices=[('in_progress', 'In progress'), ('completed', 'Completed')], default='in_progress', max_length=12)),
-                ('anaesthetic_applied_at', models.DateTimeField(blank=True, null=True, verbose_name='cream applied at')),
-                ('immediate_reactions', models.TextField(blank=True, verbose_name='immediate reactions')),
-                ('notes', models.TextField(blank=True, verbose_name='notes')),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('screening', models.JSONField(blank=True, default=list)),
-                ('anaesthetic_product', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='treatments.product', verbose_name='anaesthetic cream')),
-                ('location', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='mesoclinic.location')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='treatment_sessions', to='patients.patient')),
-                ('plan', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='sessions', to='treatments.treatmentplan')),
-                ('practitioner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "number",
+                    models.PositiveSmallIntegerField(
+                        validators=[django.core.validators.MinValueValidator(1)], verbose_name="session number"
+                    ),
+                ),
+                ("performed_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="performed")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("in_progress", "In progress"), ("completed", "Completed")],
+                        default="in_progress",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "anaesthetic_applied_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="cream applied at"),
+                ),
+                ("immediate_reactions", models.TextField(blank=True, verbose_name="immediate reactions")),
+                ("notes", models.TextField(blank=True, verbose_name="notes")),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("screening", models.JSONField(blank=True, default=list)),
+                (
+                    "anaesthetic_product",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="treatments.product",
+                        verbose_name="anaesthetic cream",
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="mesoclinic.location",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="treatment_sessions",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="sessions",
+                        to="treatments.treatmentplan",
+                    ),
+                ),
+                (
+                    "practitioner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-performed_at',),
+                "ordering": ("-performed_at",),
             },
         ),
         migrations.CreateModel(
-            name='SessionOutcomeEvent',
+            name="SessionOutcomeEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('gais_practitioner', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)], verbose_name='GAIS (practitioner)')),
-                ('gais_patient', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(5)], verbose_name='GAIS (patient)')),
-                ('satisfaction', models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MaxValueValidator(10)], verbose_name='satisfaction (0–10)')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='treatments.sessionoutcome')),
-                ('session', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='treatments.treatmentsession')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "gais_practitioner",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                        verbose_name="GAIS (practitioner)",
+                    ),
+                ),
+                (
+                    "gais_patient",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(5),
+                        ],
+                        verbose_name="GAIS (patient)",
+                    ),
+                ),
+                (
+                    "satisfaction",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[django.core.validators.MaxValueValidator(10)],
+                        verbose_name="satisfaction (0–10)",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="treatments.sessionoutcome",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="treatments.treatmentsession",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddField(
-            model_name='sessionoutcome',
-            name='session',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='outcome', to='treatments.treatmentsession'),
+            model_name="sessionoutcome",
+            name="session",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT, related_name="outcome", to="treatments.treatmentsession"
+            ),
         ),
         migrations.CreateModel(
-            name='SessionMeasurementEvent',
+            name="SessionMeasurementEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('kind', models.CharField(choices=[('circumference', 'Circumference (cm)'), ('weight', 'Weight (kg)'), ('hair_density', 'Hair density (hairs/cm²)')], max_length=20, verbose_name='measurement')),
-                ('area', models.CharField(blank=True, choices=[('abdomen', 'Abdomen'), ('flanks', 'Flanks'), ('thighs', 'Thighs'), ('buttocks', 'Buttocks'), ('arms', 'Arms'), ('chin', 'Chin (submental)'), ('face', 'Face'), ('neck', 'Neck'), ('decollete', 'Décolleté'), ('hands', 'Hands'), ('scalp', 'Scalp'), ('knees', 'Knees'), ('joints', 'Joints'), ('back', 'Back')], max_length=20, verbose_name='area')),
-                ('landmark', models.CharField(blank=True, max_length=120, verbose_name='landmark')),
-                ('value', models.DecimalField(decimal_places=1, max_digits=6, verbose_name='value')),
-                ('patient', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='patients.patient')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='treatments.sessionmeasurement')),
-                ('session', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='treatments.treatmentsession')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("circumference", "Circumference (cm)"),
+                            ("weight", "Weight (kg)"),
+                            ("hair_density", "Hair density (hairs/cm²)"),
+                        ],
+                        max_length=20,
+                        verbose_name="measurement",
+                    ),
+                ),
+                (
+                    "area",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("abdomen", "Abdomen"),
+                            ("flanks", "Flanks"),
+                            ("thighs", "Thighs"),
+                            ("buttocks", "Buttocks"),
+                            ("arms", "Arms"),
+                            ("chin", "Chin (submental)"),
+                            ("face", "Face"),
+                            ("neck", "Neck"),
+                            ("decollete", "Décolleté"),
+                            ("hands", "Hands"),
+                            ("scalp", "Scalp"),
+                            ("knees", "Knees"),
+                            ("joints", "Joints"),
+                            ("back", "Back"),
+                        ],
+                        max_length=20,
+                        verbose_name="area",
+                    ),
+                ),
+                ("landmark", models.CharField(blank=True, max_length=120, verbose_name="landmark")),
+                ("value", models.DecimalField(decimal_places=1, max_digits=6, verbose_name="value")),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="treatments.sessionmeasurement",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="treatments.treatmentsession",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddField(
-            model_name='sessionmeasurement',
-            name='session',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='measurements', to='treatments.treatmentsession'),
+            model_name="sessionmeasurement",
+            name="session",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="measurements",
+                to="treatments.treatmentsession",
+            ),
         ),
         migrations.CreateModel(
-            name='SessionAreaEvent',
+            name="SessionAreaEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('area', models.CharField(choices=[('abdomen', 'Abdomen'), ('flanks', 'Flanks'), ('thighs', 'Thighs'), ('buttocks', 'Buttocks'), ('arms', 'Arms'), ('chin', 'Chin (submental)'), ('face', 'Face'), ('neck', 'Neck'), ('decollete', 'Décolleté'), ('hands', 'Hands'), ('scalp', 'Scalp'), ('knees', 'Knees'), ('joints', 'Joints'), ('back', 'Back')], max_length=20, verbose_name='area')),
-                ('technique', models.CharField(choices=[('papule', 'Papule (1–2 mm)'), ('nappage', 'Nappage (2–4 mm)'), ('point_by_point', 'Point by point (4–12 mm)'), ('micropapules', 'Micropapules (1.5–2 mm)'), ('linear_retrograde', 'Linear retrograde')], max_length=20, verbose_name='technique')),
-                ('points', models.PositiveSmallIntegerField(validators=[django.core.validators.MaxValueValidator(500)], verbose_name='injection points')),
-                ('depth_mm', models.DecimalField(blank=True, decimal_places=1, max_digits=4, null=True, verbose_name='depth (mm)')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='treatments.sessionarea')),
-                ('session', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='treatments.treatmentsession')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "area",
+                    models.CharField(
+                        choices=[
+                            ("abdomen", "Abdomen"),
+                            ("flanks", "Flanks"),
+                            ("thighs", "Thighs"),
+                            ("buttocks", "Buttocks"),
+                            ("arms", "Arms"),
+                            ("chin", "Chin (submental)"),
+                            ("face", "Face"),
+                            ("neck", "Neck"),
+                            ("decollete", "Décolleté"),
+                            ("hands", "Hands"),
+                            ("scalp", "Scalp"),
+                            ("knees", "Knees"),
+                            ("joints", "Joints"),
+                            ("back", "Back"),
+                        ],
+                        max_length=20,
+                        verbose_name="area",
+                    ),
+                ),
+                (
+                    "technique",
+                    models.CharField(
+                        choices=[
+                            ("papule", "Papule (1–2 mm)"),
+                            ("nappage", "Nappage (2–4 mm)"),
+                            ("point_by_point", "Point by point (4–12 mm)"),
+                            ("micropapules", "Micropapules (1.5–2 mm)"),
+                            ("linear_retrograde", "Linear retrograde"),
+                        ],
+                        max_length=20,
+                        verbose_name="technique",
+                    ),
+                ),
+                (
+                    "points",
+                    models.PositiveSmallIntegerField(
+                        validators=[django.core.validators.MaxValueValidator(500)], verbose_name="injection points"
+                    ),
+                ),
+                (
+                    "depth_mm",
+                    models.DecimalField(
+                        blank=True, decimal_places=1, max_digits=4, null=True, verbose_name="depth (mm)"
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="treatments.sessionarea",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="treatments.treatmentsession",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddField(
-            model_name='sessionarea',
-            name='session',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='areas', to='treatments.treatmentsession'),
+            model_name="sessionarea",
+            name="session",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="areas", to="treatments.treatmentsession"
+            ),
         ),
         migrations.CreateModel(
-            name='RecallFlag',
+            name="RecallFlag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('lot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='recall_flags', to='treatments.lot')),
-                ('message', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='aftercare.outboundmessage')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='recall_flags', to='patients.patient')),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='treatments.treatmentsession')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "lot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="recall_flags", to="treatments.lot"
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="aftercare.outboundmessage",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="recall_flags", to="patients.patient"
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="treatments.treatmentsession"
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='adverseevent',
-            name='sessions',
-            field=models.ManyToManyField(blank=True, related_name='adverse_events', to='treatments.treatmentsession'),
+            model_name="adverseevent",
+            name="sessions",
+            field=models.ManyToManyField(blank=True, related_name="adverse_events", to="treatments.treatmentsession"),
         ),
         migrations.CreateModel(
-            name='TreatmentSessionEvent',
+            name="TreatmentSessionEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('number', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1)], verbose_name='session number')),
-                ('performed_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='performed')),
-                ('status', models.CharField(choices=[('in_progress', 'In progress'), ('completed', 'Completed')], default='in_progress', max_length=12)),
-                ('anaesthetic_applied_at', models.DateTimeField(blank=True, null=True, verbose_name='cream applied at')),
-                ('immediate_reactions', models.TextField(blank=True, verbose_name='immediate reactions')),
-                ('notes', models.TextField(blank=True, verbose_name='notes')),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('screening', models.JSONField(blank=True, default=list)),
-                ('anaesthetic_product', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='treatments.product', verbose_name='anaesthetic cream')),
-                ('location', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='mesoclinic.location')),
-                ('patient', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='patients.patient')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='treatments.treatmentsession')),
-                ('plan', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='treatments.treatmentplan')),
-                ('practitioner', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL)),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                (
+                    "number",
+                    models.PositiveSmallIntegerField(
+                        validators=[django.core.validators.MinValueValidator(1)], verbose_name="session number"
+                    ),
+                ),
+                ("performed_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="performed")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("in_progress", "In progress"), ("completed", "Completed")],
+                        default="in_progress",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "anaesthetic_applied_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="cream applied at"),
+                ),
+                ("immediate_reactions", models.TextField(blank=True, verbose_name="immediate reactions")),
+                ("notes", models.TextField(blank=True, verbose_name="notes")),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("screening", models.JSONField(blank=True, default=list)),
+                (
+                    "anaesthetic_product",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="treatments.product",
+                        verbose_name="anaesthetic cream",
+                    ),
+                ),
+                (
+                    "location",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="mesoclinic.location",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="patients.patient",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="treatments.treatmentsession",
+                    ),
+                ),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="treatments.treatmentplan",
+                    ),
+                ),
+                (
+                    "practitioner",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='adverseeventevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='8f72ea7c518d430a3d06b9aa858e6b6d04ead7d5', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_0a541', table='treatments_adverseeventevent', when='BEFORE')),
+            model_name="adverseeventevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="8f72ea7c518d430a3d06b9aa858e6b6d04ead7d5",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_0a541",
+                    table="treatments_adverseeventevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='adverseeventnote',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='7dfd32ba71ace4713130dcfdd7d8dc3c2115c104', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_b74a5', table='treatments_adverseeventnote', when='BEFORE')),
+            model_name="adverseeventnote",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="7dfd32ba71ace4713130dcfdd7d8dc3c2115c104",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_b74a5",
+                    table="treatments_adverseeventnote",
+                    when="BEFORE",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='plandocument',
-            constraint=models.UniqueConstraint(fields=('plan', 'language'), name='plan_document_once'),
+            model_name="plandocument",
+            constraint=models.UniqueConstraint(fields=("plan", "language"), name="plan_document_once"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='lotuseevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='40f557fc018ba326ecba3b84efab2d434b2ae3ca', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_699d9', table='treatments_lotuseevent', when='BEFORE')),
+            model_name="lotuseevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="40f557fc018ba326ecba3b84efab2d434b2ae3ca",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_699d9",
+                    table="treatments_lotuseevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='lotuse',
-            constraint=models.UniqueConstraint(fields=('session_area', 'lot'), name='lot_use_once_per_area'),
+            model_name="lotuse",
+            constraint=models.UniqueConstraint(fields=("session_area", "lot"), name="lot_use_once_per_area"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='lotuse',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "treatments_lotuseevent" ("id", "lot_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_area_id", "units_used", "volume_ml") VALUES (NEW."id", NEW."lot_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."session_area_id", NEW."units_used", NEW."volume_ml"); RETURN NULL;', hash='f65e92d66994c3e2d4cbf1728935f98cc826ad72', operation='INSERT', pgid='pgtrigger_insert_insert_8c147', table='treatments_lotuse', when='AFTER')),
+            model_name="lotuse",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "treatments_lotuseevent" ("id", "lot_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_area_id", "units_used", "volume_ml") VALUES (NEW."id", NEW."lot_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."session_area_id", NEW."units_used", NEW."volume_ml"); RETURN NULL;',
+                    hash="f65e92d66994c3e2d4cbf1728935f98cc826ad72",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_8c147",
+                    table="treatments_lotuse",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='lotuse',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "treatments_lotuseevent" ("id", "lot_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_area_id", "units_used", "volume_ml") VALUES (NEW."id", NEW."lot_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."session_area_id", NEW."units_used", NEW."volume_ml"); RETURN NULL;', hash='fe1248a96a7a1e47b610e9cb6198ab2c8e895a86', operation='UPDATE', pgid='pgtrigger_update_update_d8b7b', table='treatments_lotuse', when='AFTER')),
+            model_name="lotuse",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "treatments_lotuseevent" ("id", "lot_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_area_id", "units_used", "volume_ml") VALUES (NEW."id", NEW."lot_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."session_area_id", NEW."units_used", NEW."volume_ml"); RETURN NULL;',
+                    hash="fe1248a96a7a1e47b610e9cb6198ab2c8e895a86",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_d8b7b",
+                    table="treatments_lotuse",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='treatmentsession',
-            constraint=models.UniqueConstraint(fields=('plan', 'number'), name='session_number_once_per_plan'),
+            model_name="treatmentsession",
+            constraint=models.UniqueConstraint(fields=("plan", "number"), name="session_number_once_per_plan"),
         ),
         migrations.AddConstraint(
-            model_name='treatmentsession',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('completed_at__isnull', True), ('status', 'in_progress')), models.Q(('completed_at__isnull', False), ('status', 'completed')), _connector='OR'), name='session_completed_has_time'),
+            model_name="treatmentsession",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("completed_at__isnull", True), ("status", "in_progress")),
+                    models.Q(("completed_at__isnull", False), ("status", "completed")),
+                    _connector="OR",
+                ),
+                name="session_completed_has_time",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatmentsession',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "treatments_treatmentsessionevent" ("anaesthetic_applied_at", "anaesthetic_product_id", "completed_at", "id", "immediate_reactions", "location_id", "notes", "number", "patient_id", "performed_at", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "plan_id", "practitioner_id", "screening", "status") VALUES (NEW."anaesthetic_applied_at", NEW."anaesthetic_product_id", NEW."completed_at", NEW."id", NEW."immediate_reactions", NEW."location_id", NEW."notes", NEW."number", NEW."patient_id", NEW."performed_at", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."plan_id", NEW."practitioner_id", NEW."screening", NEW."status"); RETURN NULL;', hash='4d0684daf501f81ee76434b8483bdfbaf5a5928a', operation='INSERT', pgid='pgtrigger_insert_insert_e6f5d', table='treatments_treatmentsession', when='AFTER')),
+            model_name="treatmentsession",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "treatments_treatmentsessionevent" ("anaesthetic_applied_at", "anaesthetic_product_id", "completed_at", "id", "immediate_reactions", "location_id", "notes", "number", "patient_id", "performed_at", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "plan_id", "practitioner_id", "screening", "status") VALUES (NEW."anaesthetic_applied_at", NEW."anaesthetic_product_id", NEW."completed_at", NEW."id", NEW."immediate_reactions", NEW."location_id", NEW."notes", NEW."number", NEW."patient_id", NEW."performed_at", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."plan_id", NEW."practitioner_id", NEW."screening", NEW."status"); RETURN NULL;',
+                    hash="4d0684daf501f81ee76434b8483bdfbaf5a5928a",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_e6f5d",
+                    table="treatments_treatmentsession",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatmentsession',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "treatments_treatmentsessionevent" ("anaesthetic_applied_at", "anaesthetic_product_id", "completed_at", "id", "immediate_reactions", "location_id", "notes", "number", "patient_id", "performed_at", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "plan_id", "practitioner_id", "screening", "status") VALUES (NEW."anaesthetic_applied_at", NEW."anaesthetic_product_id", NEW."completed_at", NEW."id", NEW."immediate_reactions", NEW."location_id", NEW."notes", NEW."number", NEW."patient_id", NEW."performed_at", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."plan_id", NEW."practitioner_id", NEW."screening", NEW."status"); RETURN NULL;', hash='33e974f32677a3f9428510aab6b4732c6a617103', operation='UPDATE', pgid='pgtrigger_update_update_a8bc2', table='treatments_treatmentsession', when='AFTER')),
+            model_name="treatmentsession",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "treatments_treatmentsessionevent" ("anaesthetic_applied_at", "anaesthetic_product_id", "completed_at", "id", "immediate_reactions", "location_id", "notes", "number", "patient_id", "performed_at", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "plan_id", "practitioner_id", "screening", "status") VALUES (NEW."anaesthetic_applied_at", NEW."anaesthetic_product_id", NEW."completed_at", NEW."id", NEW."immediate_reactions", NEW."location_id", NEW."notes", NEW."number", NEW."patient_id", NEW."performed_at", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."plan_id", NEW."practitioner_id", NEW."screening", NEW."status"); RETURN NULL;',
+                    hash="33e974f32677a3f9428510aab6b4732c6a617103",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_a8bc2",
+                    table="treatments_treatmentsession",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='sessionoutcomeevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='c28372eb499bee4512ad7559eabad5bcaca1dca2', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_f15ba', table='treatments_sessionoutcomeevent', when='BEFORE')),
+            model_name="sessionoutcomeevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="c28372eb499bee4512ad7559eabad5bcaca1dca2",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_f15ba",
+                    table="treatments_sessionoutcomeevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='sessionoutcome',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "treatments_sessionoutcomeevent" ("gais_patient", "gais_practitioner", "id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "satisfaction", "session_id") VALUES (NEW."gais_patient", NEW."gais_practitioner", NEW."id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."satisfaction", NEW."session_id"); RETURN NULL;', hash='57e8545be12557bd4598f349d1f9236ddc8c0e2e', operation='INSERT', pgid='pgtrigger_insert_insert_abcd3', table='treatments_sessionoutcome', when='AFTER')),
+            model_name="sessionoutcome",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "treatments_sessionoutcomeevent" ("gais_patient", "gais_practitioner", "id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "satisfaction", "session_id") VALUES (NEW."gais_patient", NEW."gais_practitioner", NEW."id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."satisfaction", NEW."session_id"); RETURN NULL;',
+                    hash="57e8545be12557bd4598f349d1f9236ddc8c0e2e",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_abcd3",
+                    table="treatments_sessionoutcome",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='sessionoutcome',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "treatments_sessionoutcomeevent" ("gais_patient", "gais_practitioner", "id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "satisfaction", "session_id") VALUES (NEW."gais_patient", NEW."gais_practitioner", NEW."id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."satisfaction", NEW."session_id"); RETURN NULL;', hash='54ec183d3bb509e9af3abfc805a8a3ad30288ee0', operation='UPDATE', pgid='pgtrigger_update_update_956c8', table='treatments_sessionoutcome', when='AFTER')),
+            model_name="sessionoutcome",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "treatments_sessionoutcomeevent" ("gais_patient", "gais_practitioner", "id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "satisfaction", "session_id") VALUES (NEW."gais_patient", NEW."gais_practitioner", NEW."id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."satisfaction", NEW."session_id"); RETURN NULL;',
+                    hash="54ec183d3bb509e9af3abfc805a8a3ad30288ee0",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_956c8",
+                    table="treatments_sessionoutcome",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='sessionmeasurementevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='638e7483af28a0744f39bfa2ad09a4bd94c48626', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_32583', table='treatments_sessionmeasurementevent', when='BEFORE')),
+            model_name="sessionmeasurementevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="638e7483af28a0744f39bfa2ad09a4bd94c48626",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_32583",
+                    table="treatments_sessionmeasurementevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sessionmeasurement',
-            constraint=models.CheckConstraint(condition=models.Q(('value__gt', 0), ('value__lt', 1000)), name='session_measurement_range'),
+            model_name="sessionmeasurement",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("value__gt", 0), ("value__lt", 1000)), name="session_measurement_range"
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='sessionmeasurement',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "treatments_sessionmeasurementevent" ("area", "id", "kind", "landmark", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "value") VALUES (NEW."area", NEW."id", NEW."kind", NEW."landmark", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."session_id", NEW."value"); RETURN NULL;', hash='f7bfb0d7251fa30b0fd468bdad5d1b63fc3f2ec7', operation='INSERT', pgid='pgtrigger_insert_insert_ddc5e', table='treatments_sessionmeasurement', when='AFTER')),
+            model_name="sessionmeasurement",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "treatments_sessionmeasurementevent" ("area", "id", "kind", "landmark", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "value") VALUES (NEW."area", NEW."id", NEW."kind", NEW."landmark", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."session_id", NEW."value"); RETURN NULL;',
+                    hash="f7bfb0d7251fa30b0fd468bdad5d1b63fc3f2ec7",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_ddc5e",
+                    table="treatments_sessionmeasurement",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='sessionmeasurement',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "treatments_sessionmeasurementevent" ("area", "id", "kind", "landmark", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "value") VALUES (NEW."area", NEW."id", NEW."kind", NEW."landmark", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."session_id", NEW."value"); RETURN NULL;', hash='4a25375fd88f0fb84f79e20cde22d6cae827d777', operation='UPDATE', pgid='pgtrigger_update_update_84f79', table='treatments_sessionmeasurement', when='AFTER')),
+            model_name="sessionmeasurement",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "treatments_sessionmeasurementevent" ("area", "id", "kind", "landmark", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "value") VALUES (NEW."area", NEW."id", NEW."kind", NEW."landmark", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."session_id", NEW."value"); RETURN NULL;',
+                    hash="4a25375fd88f0fb84f79e20cde22d6cae827d777",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_84f79",
+                    table="treatments_sessionmeasurement",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='sessionareaevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='1b23b1786dc542c50228097fcc0dd1ada3c73375', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_3a01a', table='treatments_sessionareaevent', when='BEFORE')),
+            model_name="sessionareaevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="1b23b1786dc542c50228097fcc0dd1ada3c73375",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_3a01a",
+                    table="treatments_sessionareaevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sessionarea',
-            constraint=models.UniqueConstraint(fields=('session', 'area'), name='session_area_once'),
+            model_name="sessionarea",
+            constraint=models.UniqueConstraint(fields=("session", "area"), name="session_area_once"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='sessionarea',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "treatments_sessionareaevent" ("area", "depth_mm", "id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "points", "session_id", "technique") VALUES (NEW."area", NEW."depth_mm", NEW."id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."points", NEW."session_id", NEW."technique"); RETURN NULL;', hash='f40dcb6d5d4da96d76519cfa0905c5cea3d7fbd7', operation='INSERT', pgid='pgtrigger_insert_insert_82e92', table='treatments_sessionarea', when='AFTER')),
+            model_name="sessionarea",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "treatments_sessionareaevent" ("area", "depth_mm", "id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "points", "session_id", "technique") VALUES (NEW."area", NEW."depth_mm", NEW."id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."points", NEW."session_id", NEW."technique"); RETURN NULL;',
+                    hash="f40dcb6d5d4da96d76519cfa0905c5cea3d7fbd7",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_82e92",
+                    table="treatments_sessionarea",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='sessionarea',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "treatments_sessionareaevent" ("area", "depth_mm", "id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "points", "session_id", "technique") VALUES (NEW."area", NEW."depth_mm", NEW."id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."points", NEW."session_id", NEW."technique"); RETURN NULL;', hash='24f3c075640c62e38d410780f8ebf7e9ebbef013', operation='UPDATE', pgid='pgtrigger_update_update_fc37a', table='treatments_sessionarea', when='AFTER')),
+            model_name="sessionarea",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "treatments_sessionareaevent" ("area", "depth_mm", "id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "points", "session_id", "technique") VALUES (NEW."area", NEW."depth_mm", NEW."id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."points", NEW."session_id", NEW."technique"); RETURN NULL;',
+                    hash="24f3c075640c62e38d410780f8ebf7e9ebbef013",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_fc37a",
+                    table="treatments_sessionarea",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='recallflag',
-            constraint=models.UniqueConstraint(fields=('lot', 'session'), name='recall_flag_once'),
+            model_name="recallflag",
+            constraint=models.UniqueConstraint(fields=("lot", "session"), name="recall_flag_once"),
         ),
         migrations.AddIndex(
-            model_name='adverseevent',
-            index=models.Index(condition=models.Q(('resolved_at__isnull', True)), fields=['follow_up_due'], name='adverse_followup_open'),
+            model_name="adverseevent",
+            index=models.Index(
+                condition=models.Q(("resolved_at__isnull", True)),
+                fields=["follow_up_due"],
+                name="adverse_followup_open",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='adverseevent',
-            constraint=models.CheckConstraint(condition=models.Q(('grade__gte', 1), ('grade__lte', 5)), name='adverse_grade_range'),
+            model_name="adverseevent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("grade__gte", 1), ("grade__lte", 5)), name="adverse_grade_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='adverseevent',
-            constraint=models.CheckConstraint(condition=models.Q(('resolved_at__isnull', True), ('resolved_at__gte', models.F('onset_at')), _connector='OR'), name='adverse_resolved_after_onset'),
+            model_name="adverseevent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("resolved_at__isnull", True), ("resolved_at__gte", models.F("onset_at")), _connector="OR"
+                ),
+                name="adverse_resolved_after_onset",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='adverseevent',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "treatments_adverseeventevent" ("actions_taken", "created_at", "description", "follow_up_due", "grade", "id", "needs_triage", "onset_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "recorded_by_id", "reported_by", "resolution", "resolved_at", "type") VALUES (NEW."actions_taken", NEW."created_at", NEW."description", NEW."follow_up_due", NEW."grade", NEW."id", NEW."needs_triage", NEW."onset_at", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."recorded_by_id", NEW."reported_by", NEW."resolution", NEW."resolved_at", NEW."type"); RETURN NULL;', hash='2ce888090cc376e520921f6156ef40e4edebc6d8', operation='INSERT', pgid='pgtrigger_insert_insert_cd990', table='treatments_adverseevent', when='AFTER')),
+            model_name="adverseevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "treatments_adverseeventevent" ("actions_taken", "created_at", "description", "follow_up_due", "grade", "id", "needs_triage", "onset_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "recorded_by_id", "reported_by", "resolution", "resolved_at", "type") VALUES (NEW."actions_taken", NEW."created_at", NEW."description", NEW."follow_up_due", NEW."grade", NEW."id", NEW."needs_triage", NEW."onset_at", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."recorded_by_id", NEW."reported_by", NEW."resolution", NEW."resolved_at", NEW."type"); RETURN NULL;',
+                    hash="2ce888090cc376e520921f6156ef40e4edebc6d8",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_cd990",
+                    table="treatments_adverseevent",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='adverseevent',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "treatments_adverseeventevent" ("actions_taken", "created_at", "description", "follow_up_due", "grade", "id", "needs_triage", "onset_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "recorded_by_id", "reported_by", "resolution", "resolved_at", "type") VALUES (NEW."actions_taken", NEW."created_at", NEW."description", NEW."follow_up_due", NEW."grade", NEW."id", NEW."needs_triage", NEW."onset_at", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."recorded_by_id", NEW."reported_by", NEW."resolution", NEW."resolved_at", NEW."type"); RETURN NULL;', hash='e64b5d9781e4d393b5de7e0ee4c80a524da8994f', operation='UPDATE', pgid='pgtrigger_update_update_49c64', table='treatments_adverseevent', when='AFTER')),
+            model_name="adverseevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "treatments_adverseeventevent" ("actions_taken", "created_at", "description", "follow_up_due", "grade", "id", "needs_triage", "onset_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "recorded_by_id", "reported_by", "resolution", "resolved_at", "type") VALUES (NEW."actions_taken", NEW."created_at", NEW."description", NEW."follow_up_due", NEW."grade", NEW."id", NEW."needs_triage", NEW."onset_at", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."recorded_by_id", NEW."reported_by", NEW."resolution", NEW."resolved_at", NEW."type"); RETURN NULL;',
+                    hash="e64b5d9781e4d393b5de7e0ee4c80a524da8994f",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_49c64",
+                    table="treatments_adverseevent",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='treatmentsessionevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='87f6155a6e849d514a98a1ffd27c865a73f978e5', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_8f1e3', table='treatments_treatmentsessionevent', when='BEFORE')),
+            model_name="treatmentsessionevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;",
+                    hash="87f6155a6e849d514a98a1ffd27c865a73f978e5",
+                    operation="UPDATE OR DELETE",
+                    pgid="pgtrigger_append_only_8f1e3",
+                    table="treatments_treatmentsessionevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pghistory
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -119,7 +120,12 @@ class TreatmentPlan(models.Model):
         return self.status in {self.Status.DRAFT, self.Status.PROPOSED}
 
 
-@audited()
+def _draft_row_trackers() -> tuple[object, ...]:
+    # Fresh instances per model: a tracker binds to the model it decorates.
+    return (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+
+
+@audited(*_draft_row_trackers())
 class PlanArea(models.Model):
     plan = models.ForeignKey(TreatmentPlan, on_delete=models.PROTECT, related_name="areas")
     area = models.CharField(_("area"), max_length=20, choices=Area.choices)
@@ -167,7 +173,7 @@ class PlanArea(models.Model):
         return self.area in FACE_AREAS
 
 
-@audited()
+@audited(*_draft_row_trackers())
 class PlanProduct(models.Model):
     """A product in an area's blend, with the volume injected per session in that area."""
 

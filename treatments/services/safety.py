@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from patients.models import ContraindicationRule, MedicalHistory, Patient
 from patients.services.screening import Finding, IngredientRef, screening_run
-from treatments.models import DoseLimit, Ingredient, TreatmentPlan
+from treatments.models import FACE_AREAS, DoseLimit, Ingredient, Product, TreatmentPlan
 
 BLOCK = ContraindicationRule.Severity.BLOCK
 WARN = ContraindicationRule.Severity.WARN
@@ -41,35 +41,63 @@ class SessionTotals:
     total_points: int
 
 
-def plan_totals(plan: TreatmentPlan) -> SessionTotals:
+@dataclass(frozen=True)
+class AreaDraft:
+    """An area as the builder has it: saved or not yet."""
+
+    area: str
+    points: int
+    volume_per_point_ml: Decimal
+    products: list[tuple[Product, Decimal]]  # (product with prefetched components, mL per session)
+
+    @property
+    def is_face(self) -> bool:
+        return self.area in FACE_AREAS
+
+
+@dataclass(frozen=True)
+class PlanDraft:
+    sessions_planned: int
+    min_interval_days: int
+    areas: list[AreaDraft]
+
+    @classmethod
+    def of(cls, plan: TreatmentPlan) -> PlanDraft:
+        return cls(
+            sessions_planned=plan.sessions_planned,
+            min_interval_days=plan.min_interval_days,
+            areas=[
+                AreaDraft(a.area, a.points, a.volume_per_point_ml, [(p.product, p.volume_ml) for p in a.products.all()])
+                for a in plan.areas.all()
+            ],
+        )
+
+    @property
+    def ingredient_ids(self) -> set[int]:
+        return {c.ingredient_id for a in self.areas for product, _ in a.products for c in product.components.all()}
+
+
+def plan_totals(plan: TreatmentPlan | PlanDraft) -> SessionTotals:
     """Per-session totals of a plan, from its areas, products and their composition."""
+    draft = plan if isinstance(plan, PlanDraft) else PlanDraft.of(plan)
     areas: list[AreaDose] = []
     mg: dict[int, Decimal] = defaultdict(Decimal)
     ml: dict[int, Decimal] = defaultdict(Decimal)
     total_ml = Decimal(0)
     total_points = 0
-    for area in plan.areas.all():
+    for area in draft.areas:
         per_area: dict[int, tuple[Decimal, Decimal]] = {}
-        for item in area.products.all():
-            total_ml += item.volume_ml
-            for component in item.product.components.all():
-                dose = item.volume_ml * (component.mg_per_ml or Decimal(0))
+        for product, volume in area.products:
+            total_ml += volume
+            for component in product.components.all():
+                dose = volume * (component.mg_per_ml or Decimal(0))
                 old_mg, old_ml = per_area.get(component.ingredient_id, (Decimal(0), Decimal(0)))
-                per_area[component.ingredient_id] = (old_mg + dose, old_ml + item.volume_ml)
+                per_area[component.ingredient_id] = (old_mg + dose, old_ml + volume)
                 mg[component.ingredient_id] += dose
-                ml[component.ingredient_id] += item.volume_ml
+                ml[component.ingredient_id] += volume
         total_points += area.points
         areas.append(AreaDose(area.area, area.is_face, area.points, area.volume_per_point_ml, per_area))
     return SessionTotals(areas=areas, mg=dict(mg), ml=dict(ml), total_ml=total_ml, total_points=total_points)
-
-
-def _ingredient_refs(plan: TreatmentPlan, ingredients: dict[int, Ingredient]) -> list[IngredientRef]:
-    used = {c.ingredient_id for a in plan.areas.all() for p in a.products.all() for c in p.product.components.all()}
-    return [
-        IngredientRef(i.name, i.category, frozenset(a.code for a in i.allergens.all()))
-        for pk, i in ingredients.items()
-        if pk in used
-    ]
 
 
 def _fmt(value: Decimal) -> str:
@@ -77,7 +105,7 @@ def _fmt(value: Decimal) -> str:
 
 
 def _dose_findings(
-    plan: TreatmentPlan, totals: SessionTotals, limits: list[DoseLimit], weight_kg: Decimal | None
+    plan: PlanDraft, totals: SessionTotals, limits: list[DoseLimit], weight_kg: Decimal | None
 ) -> list[Finding]:
     findings: list[Finding] = []
     for limit in limits:
@@ -145,19 +173,28 @@ def _dose_findings(
     return findings
 
 
-def plan_safety_check(plan: TreatmentPlan, *, history: MedicalHistory | None = None) -> list[Finding]:
+def plan_safety_check(
+    plan: TreatmentPlan | PlanDraft, *, patient: Patient | None = None, history: MedicalHistory | None = None
+) -> list[Finding]:
     """Every finding for a plan: screening against its ingredients, then dose limits; blocks first."""
-    patient: Patient = plan.patient
-    if history is None:
+    if isinstance(plan, TreatmentPlan):
+        patient = plan.patient
+        draft = PlanDraft.of(plan)
+    else:
+        draft = plan
+    if history is None and patient is not None:
         history = (
             MedicalHistory.objects.filter(patient=patient)
             .prefetch_related("medications", "allergies__allergen")
             .first()
         )
-    used_ids = {c.ingredient_id for a in plan.areas.all() for p in a.products.all() for c in p.product.components.all()}
+    used_ids = draft.ingredient_ids
     ingredients = Ingredient.objects.prefetch_related("allergens").in_bulk(used_ids)
-    findings = screening_run(history=history, ingredients=_ingredient_refs(plan, ingredients))
+    refs = [
+        IngredientRef(i.name, i.category, frozenset(a.code for a in i.allergens.all())) for i in ingredients.values()
+    ]
+    findings = screening_run(history=history, ingredients=refs)
     limits = list(DoseLimit.objects.filter(ingredient_id__in=used_ids).select_related("ingredient"))
-    findings += _dose_findings(plan, plan_totals(plan), limits, history.weight_kg if history else None)
+    findings += _dose_findings(draft, plan_totals(draft), limits, history.weight_kg if history else None)
     findings.sort(key=lambda f: (not f.is_block, f.trigger))
     return findings
