@@ -37,5 +37,9 @@ def test_demo_seed_is_idempotent_and_varied(tmp_path, settings) -> None:
     assert counts[0] >= 8 and counts[2] >= 4 and counts[3] >= 4 and Product.objects.count() >= 6
     assert Patient.objects.filter(status="archived").exists()
     assert ClinicalPhoto.objects.count() == 2
+    from treatments.models import LotUse, TreatmentPlan
+
+    assert set(TreatmentPlan.objects.values_list("status", flat=True)) == {"draft", "proposed", "active"}
+    assert LotUse.objects.count() >= 1
     assert user_roles(User.objects.get(email="frontdesk@demo.clinic")) == {Role.FRONT_DESK}
     assert User.objects.get(email="manager@demo.clinic").check_password("demo-clinic-2026")

@@ -58,6 +58,11 @@ class Command(BaseCommand):
         )
         manager = User.objects.get(email="manager@demo.clinic")
         created = patients_demo_seed(practitioners=practitioners, manager=manager, location=locations["Paris – Marais"])
+        from treatments.demo import plans_demo_seed
+
+        plans = plans_demo_seed()
         self.stdout.write(
-            self.style.SUCCESS(f"demo data ready: {clinic.name}, {len(locations)} locations, {created} new patients")
+            self.style.SUCCESS(
+                f"demo data ready: {clinic.name}, {len(locations)} locations, {created} new patients, {plans} new plans"
+            )
         )
