@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from treatments.views import catalogue
+from treatments.views import catalogue, recall
 
 urlpatterns = [
     path("catalogue/", catalogue.catalogue, name="catalogue"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("catalogue/lots/<int:lot_id>/recall/", catalogue.lot_recall_view, name="lot_recall"),
     path("catalogue/ingredients/new/", catalogue.ingredient_edit, name="ingredient_create"),
     path("catalogue/ingredients/<int:ingredient_id>/", catalogue.ingredient_edit, name="ingredient_edit"),
+    path("catalogue/lots/<int:lot_id>/", recall.lot_recall_detail, name="lot_recall_detail"),
+    path("catalogue/lots/<int:lot_id>/notify/", recall.lot_recall_notify, name="lot_recall_notify"),
     path("", include("treatments.urls_plans")),
     path("", include("treatments.urls_documents")),
     path("", include("treatments.urls_adverse")),
