@@ -25,7 +25,13 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @staff_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "mesoclinic/dashboard.html", {"role": role_of(request.user)})
+    from mesoclinic.access import can_view_clinical
+    from treatments.selectors_adverse import followups_due_count, followups_owner_default
+
+    followups_count = (
+        followups_due_count(user=followups_owner_default(request.user)) if can_view_clinical(request.user) else None
+    )
+    return render(request, "mesoclinic/dashboard.html", {"role": role_of(request.user), "followups_count": followups_count})
 
 
 # --- System status -----------------------------------------------------------------

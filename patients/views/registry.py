@@ -17,6 +17,7 @@ from patients.forms.registry import ArchiveForm, PatientForm
 from patients.models import Patient
 from patients.services import registry as services
 from patients.services.consent import consent_rows_for_patient
+from treatments.selectors_adverse import patient_adverse_latest
 
 
 @require_GET
@@ -82,6 +83,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         "consent_rows": consent_rows_for_patient(patient) if clinical else [],
         "photos": selectors.patient_photos(patient)[:6] if clinical else [],
         "photo_consent": selectors.consent_current(patient, "photography") if clinical else None,
+        "adverse_events": patient_adverse_latest(patient) if clinical else [],
     }
     return render(request, "patients/patient_detail.html", context)
 
