@@ -457,4 +457,4 @@ def test_plan_page_query_count_is_pinned(
     assert _count(practitioner_client, reverse("plan_detail", args=[plan.pk])) == PLAN_PAGE_QUERIES
 
 
-PLAN_PAGE_QUERIES = 25
+PLAN_PAGE_QUERIES = 28

@@ -16,6 +16,7 @@ from mesoclinic.access import CLINICAL_ROLES, patient_access, role_required
 from patients.models import Patient
 from treatments.forms.plans import AreaFormSet, PlanForm, PlanStartForm, product_catalogue
 from treatments.models import PlanDocument, TreatmentPlan
+from treatments.selectors_outcomes import before_after_pairs, plan_gais, plan_outcome_series
 from treatments.services import plans as plan_services
 from treatments.services.plans import AreaInput, PlanBlocked, PlanConflict, PlanNeedsAcknowledgement
 from treatments.services.safety import plan_safety_check, plan_totals
@@ -226,6 +227,9 @@ def plan_detail(request: HttpRequest, plan_id: int) -> HttpResponse:
         "plan_document": PlanDocument.objects.filter(plan=current).first(),
         "consent_kind": plan_services.consent_kind_for(current),
         "transitions": sorted(plan_services.TRANSITIONS.get(current.status, set())),
+        "charts": [(series, series.svg()) for series in plan_outcome_series(current)],
+        "gais_sessions": plan_gais(current),
+        "before_after": before_after_pairs(current.patient_id),
     }
     return render(request, "treatments/plan_detail.html", context)
 

@@ -9,11 +9,22 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 
 from mesoclinic.access import CLINICAL_ROLES, patient_access, role_required
+from treatments.forms.outcomes import OutcomeForm, OutcomeMeasurementFormSet
 from treatments.forms.sessions import SessionForm
-from treatments.models import Lot, LotUse, PlanArea, Product, SessionArea, TreatmentPlan, TreatmentSession
+from treatments.models import (
+    Lot,
+    LotUse,
+    PlanArea,
+    Product,
+    SessionArea,
+    SessionOutcome,
+    TreatmentPlan,
+    TreatmentSession,
+)
+from treatments.services.outcomes import session_outcome_save
 from treatments.services.plans import PlanBlocked, PlanNeedsAcknowledgement
 from treatments.services.safety import plan_safety_check
 from treatments.services.sessions import LotInput, SessionAreaInput, session_next_number
@@ -95,7 +106,7 @@ def session_record(request: HttpRequest, plan_id: int) -> HttpResponse:
     return render(request, "treatments/session_form.html", context, status=status)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @role_required(*CLINICAL_ROLES)
 def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
     session = get_object_or_404(
@@ -111,9 +122,39 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
         ),
         pk=session_id,
     )
-    patient_access(request, patient_id=session.patient_id, clinical=True, what=f"session {session.pk}")
-    return render(
+    patient_access(
         request,
-        "treatments/session_detail.html",
-        {"session": session, "plan": session.plan, "patient": session.patient},
+        patient_id=session.patient_id,
+        clinical=True,
+        what=f"session {session.pk}",
+        action="edit" if request.method == "POST" else "view",
     )
+    outcome = SessionOutcome.objects.filter(session=session).first()
+    initial = (
+        {
+            "gais_practitioner": outcome.gais_practitioner,
+            "gais_patient": outcome.gais_patient,
+            "satisfaction": outcome.satisfaction,
+        }
+        if outcome
+        else {}
+    )
+    form = OutcomeForm(request.POST or None, initial=initial)
+    measurements = OutcomeMeasurementFormSet(request.POST or None, prefix="m")
+    if request.method == "POST" and form.is_valid() and measurements.is_valid():
+        session_outcome_save(
+            session=session,
+            measurements=[m for m in measurements.cleaned_data if m and m.get("kind")],
+            **form.cleaned_data,
+        )
+        messages.success(request, _("Outcome saved."))
+        return redirect("session_detail", session_id=session.pk)
+    context = {
+        "session": session,
+        "plan": session.plan,
+        "patient": session.patient,
+        "form": form,
+        "measurements": measurements,
+        "recorded": list(session.measurements.all()),
+    }
+    return render(request, "treatments/session_detail.html", context, status=400 if request.method == "POST" else 200)
