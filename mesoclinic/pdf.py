@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
 from typing import Any
 
 from django.conf import settings
@@ -35,8 +36,10 @@ class StaticOnlyFetcher(URLFetcher):
                 candidate = settings.STATIC_ROOT / relative
                 path = str(candidate) if candidate.is_file() else None
             if path:
+                content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
                 with open(path, "rb") as handle:
-                    return URLFetcherResponse(url, body=handle.read())
+                    # Without a type WeasyPrint takes a stylesheet for text/plain and ignores it.
+                    return URLFetcherResponse(url, body=handle.read(), headers={"Content-Type": content_type})
         logger.warning("PDF renderer refused to fetch %s", url[:200])
         raise ValueError(f"refused: {url[:200]}")
 

@@ -31,7 +31,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     followups_count = (
         followups_due_count(user=followups_owner_default(request.user)) if can_view_clinical(request.user) else None
     )
-    return render(request, "mesoclinic/dashboard.html", {"role": role_of(request.user), "followups_count": followups_count})
+    return render(
+        request, "mesoclinic/dashboard.html", {"role": role_of(request.user), "followups_count": followups_count}
+    )
 
 
 # --- System status -----------------------------------------------------------------

@@ -45,7 +45,7 @@ def course(db, practitioner):
 
 
 def test_outcome_saved_from_the_session_page(practitioner_client: Client, course) -> None:
-    _, plan, sessions = course
+    _, _plan, sessions = course
     data = {
         "gais_practitioner": "2",
         "gais_patient": "3",

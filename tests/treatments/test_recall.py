@@ -59,7 +59,7 @@ def test_only_managers_handle_recalls(request, persona: str, exposed) -> None:
 
 
 def test_exposed_patients_are_listed_and_reads_audited(manager_client: Client, exposed) -> None:
-    lot, people, bystander = exposed
+    lot, people, _bystander = exposed
     page = manager_client.get(reverse("lot_recall_detail", args=[lot.pk])).content.decode()
     for patient in people:
         assert patient.last_name.upper() in page
@@ -76,7 +76,7 @@ def test_notify_needs_the_lot_recalled_first(manager_client: Client, exposed) ->
 def test_notify_flags_every_record_and_emails_once(
     manager_client: Client, exposed, django_capture_on_commit_callbacks, mailoutbox
 ) -> None:
-    lot, people, _ = exposed
+    lot, _people, _ = exposed
     manager_client.post(reverse("lot_recall", args=[lot.pk]), {"reason": "Sterility deviation"})
     with django_capture_on_commit_callbacks(execute=True):
         manager_client.post(reverse("lot_recall_notify", args=[lot.pk]))

@@ -300,10 +300,9 @@ def _new_version(plan: TreatmentPlan, editor: User) -> TreatmentPlan:
 
 
 def _documents_invalidate(plan: TreatmentPlan) -> None:
-    try:
-        from treatments.services.documents import plan_document_invalidate
-    except ImportError:  # the PDF feature is optional at this layer
-        return
+    # The PDF shows status, consent, sessions and lots: any of them changing makes it stale.
+    from treatments.services.documents import plan_document_invalidate
+
     plan_document_invalidate(plan=plan)
 
 
@@ -343,6 +342,7 @@ def plan_transition(*, plan: TreatmentPlan, to: str, by: User, revision: int | N
     plan.revision += 1
     plan.updated_at = timezone.now()
     plan.save()
+    _documents_invalidate(plan)
     return plan
 
 

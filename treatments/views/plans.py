@@ -15,9 +15,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mesoclinic.access import CLINICAL_ROLES, patient_access, role_required
 from patients.models import Patient
 from treatments.forms.plans import AreaFormSet, PlanForm, PlanStartForm, product_catalogue
-from treatments.models import PlanDocument, TreatmentPlan
+from treatments.models import TreatmentPlan
 from treatments.selectors_outcomes import before_after_pairs, plan_gais, plan_outcome_series
 from treatments.services import plans as plan_services
+from treatments.services.documents import plan_document_current
 from treatments.services.plans import AreaInput, PlanBlocked, PlanConflict, PlanNeedsAcknowledgement
 from treatments.services.safety import plan_safety_check, plan_totals
 
@@ -224,7 +225,7 @@ def plan_detail(request: HttpRequest, plan_id: int) -> HttpResponse:
         "findings": plan_safety_check(current),
         "acknowledgements": list(current.acknowledgements.select_related("acknowledged_by")),
         "sessions": list(current.sessions.select_related("practitioner").order_by("number")),
-        "plan_document": PlanDocument.objects.filter(plan=current).first(),
+        "plan_document": plan_document_current(plan=current),
         "consent_kind": plan_services.consent_kind_for(current),
         "transitions": sorted(plan_services.TRANSITIONS.get(current.status, set())),
         "charts": [(series, series.svg()) for series in plan_outcome_series(current)],
