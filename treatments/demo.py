@@ -120,4 +120,40 @@ def plans_demo_seed() -> int:
                     f.trigger: "Reviewed at the session." for f in plan_safety_check(plan) if not f.is_block
                 },
             )
+        if sessions:
+            _demo_side_effects(patient, practitioner)
     return created
+
+
+def _demo_side_effects(patient: Patient, practitioner: User) -> None:
+    """A resolved bruise the practitioner saw, and a swelling the patient reported (to triage)."""
+    from treatments.services.adverse import adverse_event_record, adverse_event_report_by_patient, adverse_event_resolve
+
+    session = patient.treatment_sessions.order_by("number").first()
+    lots = [use.lot for area in session.areas.all() for use in area.lot_uses.all()]
+    bruise = adverse_event_record(
+        patient=patient,
+        type="bruising",
+        grade=1,
+        onset_at=session.performed_at + timedelta(hours=2),
+        reported_by="practitioner",
+        recorded_by=practitioner,
+        description="Two small bruises at injection points.",
+        actions_taken="Arnica gel advised.",
+        sessions=[session],
+        lots=lots,
+    )
+    adverse_event_resolve(
+        event=bruise,
+        by=practitioner,
+        resolution="Faded by the next day.",
+        resolved_at=timezone.now(),
+    )
+    adverse_event_report_by_patient(
+        patient=patient,
+        type="swelling",
+        severity_word="moderate",
+        onset_at=timezone.now() - timedelta(hours=20),
+        description="The lower abdomen feels swollen and tender.",
+        session=session,
+    )

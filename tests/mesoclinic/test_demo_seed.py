@@ -41,5 +41,9 @@ def test_demo_seed_is_idempotent_and_varied(tmp_path, settings) -> None:
 
     assert set(TreatmentPlan.objects.values_list("status", flat=True)) == {"draft", "proposed", "active"}
     assert LotUse.objects.count() >= 1
+    from treatments.models import AdverseEvent
+
+    assert AdverseEvent.objects.filter(needs_triage=True).count() == 1
+    assert AdverseEvent.objects.filter(resolved_at__isnull=False).count() == 1
     assert user_roles(User.objects.get(email="frontdesk@demo.clinic")) == {Role.FRONT_DESK}
     assert User.objects.get(email="manager@demo.clinic").check_password("demo-clinic-2026")

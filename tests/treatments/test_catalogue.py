@@ -160,4 +160,24 @@ def test_catalogue_query_count_is_constant(manager_client: Client, seeded) -> No
     for n in range(10):
         product = Product.objects.create(manufacturer="M", name=f"P{n}", unit_volume_ml=1)
         Lot.objects.create(product=product, lot_number=f"L{n}", expiry_date="2030-01-01")
-    assert count() == before == 8
+    assert count() == before == 10
+
+
+def test_manager_edits_a_dose_limit(manager_client: Client, seeded) -> None:
+    from treatments.models import DoseLimit
+
+    limit = DoseLimit.objects.get(ingredient__name="Lidocaine", kind="mg_per_kg")
+    data = {
+        "ingredient": limit.ingredient_id,
+        "kind": "mg_per_kg",
+        "value": "3.5",
+        "severity": "block",
+        "note": "clinic policy",
+    }
+    assert manager_client.post(reverse("dose_limit_edit", args=[limit.pk]), data).status_code == 302
+    limit.refresh_from_db()
+    assert limit.value == 3.5 and limit.note == "clinic policy"
+    bad = manager_client.post(reverse("dose_limit_edit", args=[limit.pk]), {**data, "value": "-1"})
+    assert bad.status_code == 400 and "positive limit" in bad.content.decode()
+    duplicate = manager_client.post(reverse("dose_limit_create"), data)
+    assert duplicate.status_code == 400

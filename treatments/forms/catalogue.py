@@ -8,7 +8,7 @@ from django.forms import inlineformset_factory
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from treatments.models import Ingredient, Lot, Product, ProductComponent
+from treatments.models import DoseLimit, Ingredient, Lot, Product, ProductComponent
 
 
 class IngredientForm(forms.ModelForm):
@@ -61,6 +61,18 @@ class LotForm(forms.ModelForm):
         if received > timezone.localdate():
             raise forms.ValidationError(_("The reception date is in the future."))
         return received
+
+
+class DoseLimitForm(forms.ModelForm):
+    class Meta:
+        model = DoseLimit
+        fields = ("ingredient", "kind", "value", "face_only", "severity", "note")
+
+    def clean_value(self) -> Any:
+        value = self.cleaned_data["value"]
+        if value is not None and not 0 < value <= 100000:
+            raise forms.ValidationError(_("Enter a positive limit."))
+        return value
 
 
 class LotRecallForm(forms.Form):

@@ -13,8 +13,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mesoclinic.access import Role, role_required
-from treatments.forms.catalogue import ComponentFormSet, IngredientForm, LotForm, LotRecallForm, ProductForm
-from treatments.models import Ingredient, Lot, Product, ProductComponent
+from treatments.forms.catalogue import (
+    ComponentFormSet,
+    DoseLimitForm,
+    IngredientForm,
+    LotForm,
+    LotRecallForm,
+    ProductForm,
+)
+from treatments.models import DoseLimit, Ingredient, Lot, Product, ProductComponent, ProtocolTemplate
 from treatments.services.catalogue import lot_recall
 
 
@@ -26,7 +33,15 @@ def catalogue(request: HttpRequest) -> HttpResponse:
         Prefetch("lots", queryset=Lot.objects.order_by("expiry_date")),
     ).order_by("-is_active", "name")
     ingredients = Ingredient.objects.prefetch_related("allergens").order_by("name")
-    context = {"products": products, "ingredients": ingredients, "today": timezone.localdate()}
+    limits = DoseLimit.objects.select_related("ingredient").order_by("ingredient__name", "kind")
+    protocols = ProtocolTemplate.objects.order_by("name")
+    context = {
+        "products": products,
+        "ingredients": ingredients,
+        "limits": limits,
+        "protocols": protocols,
+        "today": timezone.localdate(),
+    }
     return render(request, "treatments/catalogue.html", context)
 
 
@@ -109,3 +124,21 @@ def lot_recall_view(request: HttpRequest, lot_id: int) -> HttpResponse:
     else:
         messages.success(request, _("Lot %(lot)s is recalled: it can no longer be used.") % {"lot": lot.lot_number})
     return redirect("catalogue")
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.MANAGER)
+def dose_limit_edit(request: HttpRequest, limit_id: int | None = None) -> HttpResponse:
+    limit = get_object_or_404(DoseLimit, pk=limit_id) if limit_id else DoseLimit()
+    form = DoseLimitForm(request.POST or None, instance=limit)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                form.save()
+        except IntegrityError:
+            form.add_error(None, _("This ingredient already has this kind of limit; edit that one."))
+        else:
+            messages.success(request, _("Limit saved. It applies to every safety check from now on."))
+            return redirect("catalogue")
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "treatments/simple_form.html", {"form": form, "title": _("Dose limit")}, status=status)
