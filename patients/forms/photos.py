@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from patients.models import Area, Consultation, Patient
 from patients.services import photos as photo_service
+from treatments.models import TreatmentSession
 
 
 class ConsultationChoiceField(forms.ModelChoiceField):
@@ -41,11 +42,25 @@ class PhotoUploadForm(forms.Form):
         help_text=_("The consultation this photo was taken at, if any."),
     )
 
+    session = forms.ModelChoiceField(
+        label=_("Session"),
+        queryset=TreatmentSession.objects.none(),
+        required=False,
+        empty_label=_("None"),
+        help_text=_("The treatment session this photo was taken at, if any."),
+    )
+
     def __init__(self, *args: Any, patient: Patient, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         consultation = self.fields["consultation"]
         assert isinstance(consultation, ConsultationChoiceField)
         consultation.queryset = Consultation.objects.filter(patient=patient).only("id", "held_at")
+        session = self.fields["session"]
+        assert isinstance(session, forms.ModelChoiceField)
+        session.queryset = TreatmentSession.objects.filter(patient=patient).order_by("-performed_at")
+        session.label_from_instance = lambda s: (
+            _("Session %(n)s, %(day)s") % {"n": s.number, "day": f"{s.performed_at:%d/%m/%Y}"}
+        )
 
     def clean_file(self) -> UploadedFile:
         uploaded: UploadedFile = self.cleaned_data["file"]

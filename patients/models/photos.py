@@ -16,6 +16,9 @@ class ClinicalPhoto(models.Model):
     consultation = models.ForeignKey(
         "patients.Consultation", on_delete=models.PROTECT, null=True, blank=True, related_name="photos"
     )
+    session = models.ForeignKey(
+        "treatments.TreatmentSession", on_delete=models.PROTECT, null=True, blank=True, related_name="photos"
+    )
     area = models.CharField(_("area"), max_length=20, blank=True)
     view = models.CharField(_("view"), max_length=60, blank=True, help_text=_("e.g. front, left profile"))
     taken_at = models.DateTimeField(_("taken"), default=timezone.now)

@@ -26,6 +26,7 @@ from patients.selectors import consent_current
 
 if TYPE_CHECKING:
     from mesoclinic.models import User
+    from treatments.models import TreatmentSession
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +212,7 @@ def photo_upload(
     area: str = "",
     view: str = "",
     consultation: Consultation | None = None,
+    session: TreatmentSession | None = None,
 ) -> ClinicalPhoto:
     """Store a clinical photo of a patient who has a current photography consent.
 
@@ -229,6 +231,8 @@ def photo_upload(
         )
     if consultation is not None and consultation.patient_id != patient.pk:
         raise ValidationError({"consultation": [_("This consultation belongs to another patient.")]})
+    if session is not None and session.patient_id != patient.pk:
+        raise ValidationError({"session": [_("This session belongs to another patient.")]})
     if area and area not in Area.values:
         raise ValidationError({"area": [_("Choose an area from the list.")]})
     clean = photo_clean(photo_read(uploaded_file))
@@ -238,6 +242,7 @@ def photo_upload(
         photo = ClinicalPhoto(
             patient=patient,
             consultation=consultation,
+            session=session,
             area=area,
             view=view.strip(),
             file_name=file_name,

@@ -96,7 +96,7 @@ def photo_list(request: HttpRequest, patient_id: int) -> HttpResponse:
 def photo_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(patient_id)
     patient_access(request, patient_id=patient.pk, clinical=True, what="photo upload", action="edit")
-    initial = {"consultation": request.GET["consultation"]} if request.GET.get("consultation", "").isdigit() else {}
+    initial = {name: request.GET[name] for name in ("consultation", "session") if request.GET.get(name, "").isdigit()}
     form = PhotoUploadForm(request.POST or None, request.FILES or None, patient=patient, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -108,6 +108,7 @@ def photo_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
                 area=data["area"],
                 view=data["view"],
                 consultation=data["consultation"],
+                session=data["session"],
             )
         except ValidationError as error:
             _form_errors(form, error)

@@ -112,3 +112,48 @@ def test_front_desk_cannot_record_outcomes(front_desk_client: Client, course) ->
         == 403
     )
     assert not SessionOutcome.objects.exists()
+
+
+def test_photo_linked_to_a_session_shows_on_the_session_page(
+    practitioner_client: Client, course, tmp_path, settings
+) -> None:
+    import io
+
+    from django.core.files.storage import storages
+    from PIL import Image
+
+    from patients.models import ClinicalPhoto, Consent, ConsentText
+
+    storages._storages.pop("private", None)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}},
+    }
+    patient, _plan, sessions = course
+    user = sessions[0].practitioner
+    text = ConsentText.objects.create(
+        kind="photography", version=1, title_en="t", body_en="b", title_fr="t", body_fr="b", published_by=user
+    )
+    Consent.objects.create(
+        patient=patient,
+        text=text,
+        language="fr",
+        typed_name="x",
+        signature_file="x",
+        signature_sha256="0" * 64,
+        witness=user,
+    )
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 150, 120)).save(buffer, format="JPEG")
+    buffer.seek(0)
+    buffer.name = "after.jpg"
+    url = reverse("photo_upload", args=[patient.pk]) + f"?session={sessions[1].pk}"
+    assert f'value="{sessions[1].pk}" selected' in practitioner_client.get(url).content.decode()
+    response = practitioner_client.post(
+        url, {"file": buffer, "area": "abdomen", "view": "front", "session": sessions[1].pk}
+    )
+    assert response.status_code == 302
+    photo = ClinicalPhoto.objects.get()
+    assert photo.session == sessions[1]
+    page = practitioner_client.get(reverse("session_detail", args=[sessions[1].pk])).content.decode()
+    assert reverse("photo_file", args=[patient.pk, photo.pk]) in page

@@ -156,5 +156,6 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
         "form": form,
         "measurements": measurements,
         "recorded": list(session.measurements.all()),
+        "photos": list(session.photos.filter(hidden_at__isnull=True).order_by("taken_at")),
     }
     return render(request, "treatments/session_detail.html", context, status=400 if request.method == "POST" else 200)
