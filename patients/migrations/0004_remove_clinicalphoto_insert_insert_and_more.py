@@ -7,37 +7,71 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0003_vocabulary_and_rules'),
-        ('treatments', '0004_planarea_delete_delete_planproduct_delete_delete'),
+        ("patients", "0003_vocabulary_and_rules"),
+        ("treatments", "0004_planarea_delete_delete_planproduct_delete_delete"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='clinicalphoto',
-            name='insert_insert',
+            model_name="clinicalphoto",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='clinicalphoto',
-            name='update_update',
+            model_name="clinicalphoto",
+            name="update_update",
         ),
         migrations.AddField(
-            model_name='clinicalphoto',
-            name='session',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='photos', to='treatments.treatmentsession'),
+            model_name="clinicalphoto",
+            name="session",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="photos",
+                to="treatments.treatmentsession",
+            ),
         ),
         migrations.AddField(
-            model_name='clinicalphotoevent',
-            name='session',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='treatments.treatmentsession'),
+            model_name="clinicalphotoevent",
+            name="session",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to="treatments.treatmentsession",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='clinicalphoto',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "patients_clinicalphotoevent" ("area", "consultation_id", "content_type", "file_name", "height", "hidden_at", "hidden_reason", "id", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "sha256", "size_bytes", "taken_at", "uploaded_by_id", "view", "width") VALUES (NEW."area", NEW."consultation_id", NEW."content_type", NEW."file_name", NEW."height", NEW."hidden_at", NEW."hidden_reason", NEW."id", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."session_id", NEW."sha256", NEW."size_bytes", NEW."taken_at", NEW."uploaded_by_id", NEW."view", NEW."width"); RETURN NULL;', hash='8bc71e1a687c67cb4b9e827a42733a4050d6b2fa', operation='INSERT', pgid='pgtrigger_insert_insert_5d091', table='patients_clinicalphoto', when='AFTER')),
+            model_name="clinicalphoto",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "patients_clinicalphotoevent" ("area", "consultation_id", "content_type", "file_name", "height", "hidden_at", "hidden_reason", "id", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "sha256", "size_bytes", "taken_at", "uploaded_by_id", "view", "width") VALUES (NEW."area", NEW."consultation_id", NEW."content_type", NEW."file_name", NEW."height", NEW."hidden_at", NEW."hidden_reason", NEW."id", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."session_id", NEW."sha256", NEW."size_bytes", NEW."taken_at", NEW."uploaded_by_id", NEW."view", NEW."width"); RETURN NULL;',
+                    hash="8bc71e1a687c67cb4b9e827a42733a4050d6b2fa",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_5d091",
+                    table="patients_clinicalphoto",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='clinicalphoto',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "patients_clinicalphotoevent" ("area", "consultation_id", "content_type", "file_name", "height", "hidden_at", "hidden_reason", "id", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "sha256", "size_bytes", "taken_at", "uploaded_by_id", "view", "width") VALUES (NEW."area", NEW."consultation_id", NEW."content_type", NEW."file_name", NEW."height", NEW."hidden_at", NEW."hidden_reason", NEW."id", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."session_id", NEW."sha256", NEW."size_bytes", NEW."taken_at", NEW."uploaded_by_id", NEW."view", NEW."width"); RETURN NULL;', hash='9d9adb599d6e90dcbe503055c6e5aae1f6117cbb', operation='UPDATE', pgid='pgtrigger_update_update_e44fe', table='patients_clinicalphoto', when='AFTER')),
+            model_name="clinicalphoto",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "patients_clinicalphotoevent" ("area", "consultation_id", "content_type", "file_name", "height", "hidden_at", "hidden_reason", "id", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "sha256", "size_bytes", "taken_at", "uploaded_by_id", "view", "width") VALUES (NEW."area", NEW."consultation_id", NEW."content_type", NEW."file_name", NEW."height", NEW."hidden_at", NEW."hidden_reason", NEW."id", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."session_id", NEW."sha256", NEW."size_bytes", NEW."taken_at", NEW."uploaded_by_id", NEW."view", NEW."width"); RETURN NULL;',
+                    hash="9d9adb599d6e90dcbe503055c6e5aae1f6117cbb",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_e44fe",
+                    table="patients_clinicalphoto",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]
