@@ -60,3 +60,16 @@ def embedded_database_stop(pgdata: Path) -> None:
 
     server = _server(pgdata)
     pg_ctl(["-w", "stop"], pgdata=pgdata, user=server.system_user)
+
+
+def local_secret_key(var_dir: Path) -> str:
+    """This machine's own secret key: created once, random, readable by its owner only."""
+    import secrets
+
+    path = var_dir / "secret_key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()

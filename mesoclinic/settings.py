@@ -14,7 +14,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from environs import Env
 
-from mesoclinic.embedded import embedded_database_settings
+from mesoclinic.embedded import embedded_database_settings, local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,11 +24,10 @@ env.read_env(str(BASE_DIR / ".env"), recurse=False)
 VAR_DIR = Path(env.str("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", False)
-if DEBUG:
-    SECRET_KEY = env.str("SECRET_KEY", "dev-only-insecure-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz")
-else:
-    # No default: a production process without a secret must not start.
-    SECRET_KEY = env.str("SECRET_KEY")
+# Without SECRET_KEY, a random key is generated once and kept (mode 0600) under var/, so
+# a single machine works out of the box and no key is ever a published default. Several
+# web containers must share one key: the compose file requires SECRET_KEY.
+SECRET_KEY = env.str("SECRET_KEY", "") or local_secret_key(VAR_DIR)
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env.str("SITE_URL", "http://localhost:8000").rstrip("/")
