@@ -55,6 +55,20 @@ def reference_data(request: pytest.FixtureRequest) -> None:
     vocabulary_seed(apps)
 
 
+@pytest.fixture
+def private_storage(tmp_path_factory: pytest.TempPathFactory, settings: object) -> object:
+    """The private storage (photos, signatures, PDFs) in a fresh folder for this test."""
+    from django.core.files.storage import storages
+
+    folder = tmp_path_factory.mktemp("private")
+    storages._storages.pop("private", None)
+    settings.STORAGES = {  # type: ignore[attr-defined]
+        **settings.STORAGES,  # type: ignore[attr-defined]
+        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(folder)}},  # type: ignore[attr-defined]
+    }
+    return folder
+
+
 # Personas: alice the manager, paula the practitioner, fred at the front desk,
 # and an anonymous visitor.
 @pytest.fixture

@@ -19,18 +19,6 @@ from tests.factories import PASSWORD, UserFactory
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def private_storage(tmp_path: Path, settings):
-    from django.core.files.storage import storages
-
-    storages._storages.pop("private", None)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}},
-    }
-    return tmp_path
-
-
 def _sign(page: Page) -> None:
     pad = page.locator("canvas[data-signature-pad]")
     pad.scroll_into_view_if_needed()

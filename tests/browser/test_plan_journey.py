@@ -26,18 +26,6 @@ from treatments.models import AdverseEvent, Lot, TreatmentPlan, TreatmentSession
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def private_storage(tmp_path: Path, settings):
-    from django.core.files.storage import storages
-
-    storages._storages.pop("private", None)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}},
-    }
-    return tmp_path
-
-
 def _signature() -> str:
     image = Image.new("RGBA", (300, 80), (255, 255, 255, 0))
     for x in range(20, 280):

@@ -10,14 +10,7 @@ from treatments.models import Lot, Product
 
 
 @pytest.mark.django_db
-def test_demo_seed_is_idempotent_and_varied(tmp_path, settings) -> None:
-    from django.core.files.storage import storages
-
-    storages._storages.pop("private", None)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}},
-    }
+def test_demo_seed_is_idempotent_and_varied(private_storage) -> None:
     call_command("demo_seed")
     counts = (
         Patient.objects.count(),

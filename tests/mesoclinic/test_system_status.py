@@ -48,15 +48,8 @@ def test_pending_test_email_keeps_polling(manager_client: Client) -> None:
 
 
 def test_test_pdf_renders_in_the_task_and_downloads(
-    manager_client: Client, django_capture_on_commit_callbacks, tmp_path: Path, settings
+    manager_client: Client, django_capture_on_commit_callbacks, tmp_path: Path, private_storage: Path
 ) -> None:
-    from django.core.files.storage import storages
-
-    storages._storages.pop("private", None)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}},
-    }
     with django_capture_on_commit_callbacks(execute=True):
         manager_client.post(reverse("system_test_pdf"))
     job = SystemJob.objects.get()
@@ -72,20 +65,13 @@ def test_test_pdf_renders_in_the_task_and_downloads(
         assert "Test PDF rendered by the worker" in text
 
 
-def test_pdf_task_run_twice_renders_once(manager: User, tmp_path: Path, settings) -> None:
-    from django.core.files.storage import storages
-
+def test_pdf_task_run_twice_renders_once(manager: User, private_storage: Path) -> None:
     from mesoclinic.services import system_pdf_render
 
-    storages._storages.pop("private", None)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}},
-    }
     job = SystemJob.objects.create(kind=SystemJob.Kind.PDF, requested_by=manager)
     assert system_pdf_render(job_id=job.pk) is not None
     assert system_pdf_render(job_id=job.pk) is None
-    assert [p.name for p in (tmp_path / "system").iterdir()] == [f"test-{job.pk}.pdf"]
+    assert [p.name for p in (private_storage / "system").iterdir()] == [f"test-{job.pk}.pdf"]
 
 
 @pytest.mark.django_db

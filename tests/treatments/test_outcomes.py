@@ -115,20 +115,14 @@ def test_front_desk_cannot_record_outcomes(front_desk_client: Client, course) ->
 
 
 def test_photo_linked_to_a_session_shows_on_the_session_page(
-    practitioner_client: Client, course, tmp_path, settings
+    practitioner_client: Client, course, private_storage
 ) -> None:
     import io
 
-    from django.core.files.storage import storages
     from PIL import Image
 
     from patients.models import ClinicalPhoto, Consent, ConsentText
 
-    storages._storages.pop("private", None)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}},
-    }
     patient, _plan, sessions = course
     user = sessions[0].practitioner
     text = ConsentText.objects.create(

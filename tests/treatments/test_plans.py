@@ -34,15 +34,8 @@ from treatments.services.plans import plan_create, plan_transition
 
 
 @pytest.fixture
-def private(tmp_path: Path, settings) -> Path:
-    from django.core.files.storage import storages
-
-    storages._storages.pop("private", None)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "private": {**settings.STORAGES["private"], "OPTIONS": {"location": str(tmp_path)}},
-    }
-    return tmp_path
+def private(private_storage: Path) -> Path:
+    return private_storage
 
 
 @pytest.fixture
