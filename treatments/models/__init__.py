@@ -1,3 +1,4 @@
+from treatments.models.booking import ACTIVE_STATUSES, Appointment
 from treatments.models.catalogue import DoseLimit, Ingredient, Lot, Product, ProductComponent
 from treatments.models.plans import (
     FACE_AREAS,
@@ -22,10 +23,12 @@ from treatments.models.sessions import (
 )
 
 __all__ = [
+    "ACTIVE_STATUSES",
     "FACE_AREAS",
     "AdverseEvent",
     "AdverseEventNote",
     "AdverseEventType",
+    "Appointment",
     "DoseLimit",
     "Ingredient",
     "Lot",
