@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("treatments.urls_plans")),
     path("", include("treatments.urls_documents")),
     path("", include("treatments.urls_adverse")),
+    path("", include("treatments.urls_booking")),
 ]
