@@ -147,3 +147,71 @@ def test_day_view_query_count_is_constant(front_desk_client: Client, setup, coun
     with CaptureQueriesContext(connection) as ctx:
         assert front_desk_client.get(url).status_code == 200
     assert len(ctx.captured_queries) == 7
+
+
+def test_move_an_appointment_from_the_calendar(front_desk_client: Client, setup) -> None:
+    _post(front_desk_client, setup)
+    appointment = Appointment.objects.get()
+    url = reverse("appointment_action", args=[appointment.pk])
+    front_desk_client.post(
+        url, {"action": "move", "day": setup["day"].isoformat(), "start": "16:30", "revision": appointment.revision}
+    )
+    appointment.refresh_from_db()
+    assert timezone.localtime(appointment.starts_at).strftime("%H:%M") == "16:30" and appointment.revision == 2
+    stale = front_desk_client.post(
+        url, {"action": "move", "day": setup["day"].isoformat(), "start": "17:00", "revision": 1}, follow=True
+    )
+    assert "changed since you opened it" in stale.content.decode()
+
+
+def test_next_plan_session_slots_respect_the_interval_and_book_the_plan(front_desk_client: Client, setup) -> None:
+    from treatments.models import TreatmentPlan, TreatmentSession
+
+    patient, doctor = setup["patient"], setup["doctor"]
+    plan = TreatmentPlan.objects.create(
+        patient=patient, practitioner=doctor, concern="fat_reduction", status="draft", min_interval_days=28
+    )
+    TreatmentPlan.objects.filter(pk=plan.pk).update(root=plan)
+    from patients.models import Consent, ConsentText
+
+    text = ConsentText.objects.create(
+        kind="lipolysis", version=1, title_en="t", body_en="b", title_fr="t", body_fr="b", published_by=doctor
+    )
+    consent = Consent.objects.create(
+        patient=patient,
+        text=text,
+        language="fr",
+        typed_name="x",
+        signature_file="x",
+        signature_sha256="0" * 64,
+        witness=doctor,
+    )
+    TreatmentPlan.objects.filter(pk=plan.pk).update(status="active", consent=consent)
+    TreatmentSession.objects.create(
+        plan=plan,
+        patient=patient,
+        number=1,
+        practitioner=doctor,
+        status="completed",
+        completed_at=timezone.now(),
+        performed_at=timezone.now() - timedelta(days=20),
+    )
+    earliest = timezone.localdate() + timedelta(days=8)  # 28 days after a session 20 days ago
+    from treatments.services.booking import plan_next_slots
+
+    slots = plan_next_slots(plan=TreatmentPlan.objects.get(pk=plan.pk), location=setup["location"])
+    page = front_desk_client.get(reverse("appointment_new") + f"?patient={patient.pk}").content.decode()
+    assert 'data-testid="plan-slots"' in page
+    assert slots and all(timezone.localtime(start).date() >= earliest for start, _room in slots)
+    assert all(room == setup["room"] for _start, room in slots)
+    start, _room = slots[0]
+    local = timezone.localtime(start)
+    response = _post(
+        front_desk_client,
+        {**setup, "day": local.date()},
+        hour=local.strftime("%H:%M"),
+        plan=plan.pk,
+        practitioner=doctor.pk,
+    )
+    assert response.status_code == 302
+    assert Appointment.objects.get().plan_id == plan.pk

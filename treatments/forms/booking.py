@@ -31,6 +31,7 @@ class BookingForm(forms.Form):
     )
     minutes = forms.IntegerField(label=_("Duration (minutes)"), min_value=5, max_value=480, required=False)
     note = forms.CharField(label=_("Note for the team (no clinical details)"), max_length=300, required=False)
+    plan = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -52,6 +53,11 @@ class BookingForm(forms.Form):
             data["starts_at"] = datetime.combine(day, start, tzinfo=ZoneInfo(location.time_zone))
             if data["starts_at"] < timezone.now() - timedelta(minutes=5):
                 self.add_error("start", _("This time has passed."))
+        data["plan_obj"] = None
+        if data.get("plan"):
+            from treatments.models import TreatmentPlan
+
+            data["plan_obj"] = TreatmentPlan.objects.filter(pk=data["plan"]).first()
         room = data.get("room")
         if room and location and room.location_id != location.pk:
             self.add_error("room", _("This room is at another location."))

@@ -233,3 +233,51 @@ def appointment_no_show(*, appointment: Appointment, by: User) -> Appointment:
     if appointment.starts_at > timezone.now():
         raise ValidationError(_("The appointment has not started yet."))
     return _status(appointment, allowed_from={Appointment.Status.BOOKED}, to=Appointment.Status.NO_SHOW)
+
+
+def plan_next_slots(
+    *, plan: TreatmentPlan, location: Location, practitioner: User | None = None, count: int = 5
+) -> list[tuple[datetime, Room | None]]:
+    """Proposed starts for a plan's next session: after the plan's minimum interval since its
+    last session or booked session, with the practitioner and a room of the location free."""
+    from treatments.models import TreatmentSession
+
+    practitioner = practitioner or plan.practitioner
+    root = plan.root_id or plan.pk
+    last_done = (
+        TreatmentSession.objects.filter(plan__root_id=root)
+        .order_by("-performed_at")
+        .values_list("performed_at", flat=True)
+        .first()
+    )
+    last_booked = (
+        Appointment.objects.filter(plan__root_id=root, status__in=ACTIVE_STATUSES)
+        .order_by("-starts_at")
+        .values_list("starts_at", flat=True)
+        .first()
+    )
+    anchors = [moment for moment in (last_done, last_booked) if moment is not None]
+    zone = ZoneInfo(location.time_zone)
+    earliest = timezone.now() + timedelta(hours=1)
+    if anchors:
+        # The interval counts calendar days; the search starts at that day's opening time.
+        day = max(anchors).astimezone(zone).date() + timedelta(days=plan.min_interval_days)
+        earliest = max(earliest, datetime.combine(day, DAY_START, tzinfo=zone))
+    duration = DEFAULT_DURATIONS[Appointment.Kind.TREATMENT]
+    rooms = list(Room.objects.filter(location=location, is_active=True).order_by("name"))
+    room_busy: dict[int, list[tuple[datetime, datetime]]] = {r.pk: [] for r in rooms}
+    for room_id, start, stop in Appointment.objects.filter(
+        room__in=rooms, status__in=ACTIVE_STATUSES, starts_at__lt=earliest + timedelta(days=8), ends_at__gt=earliest
+    ).values_list("room_id", "starts_at", "ends_at"):
+        room_busy[room_id].append((start, stop))
+    slots: list[tuple[datetime, Room | None]] = []
+    for start in free_starts(
+        practitioner=practitioner, room=None, location=location, after=earliest, duration=duration, count=count * 8
+    ):
+        end = start + duration
+        room = next((r for r in rooms if all(not (b < end and start < e) for b, e in room_busy[r.pk])), None)
+        if room is not None or not rooms:
+            slots.append((start, room))
+        if len(slots) >= count:
+            break
+    return slots

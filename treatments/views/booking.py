@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mesoclinic.access import Role, has_role, patient_access, staff_required
 from mesoclinic.models import Location
 from treatments.forms.booking import BookingForm, practitioners
-from treatments.models import Appointment
+from treatments.models import Appointment, TreatmentPlan
 from treatments.services import booking as services
 
 BOOKERS = (Role.FRONT_DESK, Role.MANAGER)
@@ -116,6 +116,7 @@ def appointment_new(request: HttpRequest) -> HttpResponse:
                 duration=timedelta(minutes=data["minutes"]) if data["minutes"] else None,
                 note=data["note"],
                 created_by=request.user,
+                plan=data["plan_obj"],
             )
         except services.SlotTaken as taken:
             form.add_error(None, taken.messages)
@@ -135,9 +136,29 @@ def appointment_new(request: HttpRequest) -> HttpResponse:
             )
             return redirect(url)
     status = 409 if alternatives else (400 if form.is_bound and form.errors else 200)
-    return render(
-        request, "treatments/appointment_form.html", {"form": form, "alternatives": alternatives}, status=status
+    context = {"form": form, "alternatives": alternatives, **_plan_suggestions(request, form)}
+    return render(request, "treatments/appointment_form.html", context, status=status)
+
+
+def _plan_suggestions(request: HttpRequest, form: BookingForm) -> dict[str, object]:
+    """For a patient with a consented or active plan: the next session's free slots."""
+    number = form.data.get("patient") or form.initial.get("patient")
+    if not number or not str(number).isdigit():
+        return {}
+    plan = (
+        TreatmentPlan.objects.filter(patient_id=int(number), status__in=["consented", "active"])
+        .select_related("practitioner")
+        .order_by("-created_at")
+        .first()
     )
+    if plan is None:
+        return {}
+    location = _location(request)
+    return {
+        "plan": plan,
+        "plan_location": location,
+        "plan_slots": services.plan_next_slots(plan=plan, location=location),
+    }
 
 
 @require_POST
@@ -152,10 +173,32 @@ def appointment_action(request: HttpRequest, appointment_id: int) -> HttpRespons
             services.appointment_check_in(appointment=appointment, by=request.user)
         elif action == "no_show":
             services.appointment_no_show(appointment=appointment, by=request.user)
+        elif action == "move":
+            zone = ZoneInfo(appointment.location.time_zone)
+            try:
+                new_start = datetime.combine(
+                    date.fromisoformat(request.POST.get("day", "")),
+                    time.fromisoformat(request.POST.get("start", "")),
+                    tzinfo=zone,
+                )
+                revision = int(request.POST.get("revision", ""))
+            except ValueError:
+                messages.error(request, _("Enter the new day and time."))
+            else:
+                moved = services.appointment_reschedule(
+                    appointment=appointment, starts_at=new_start, by=request.user, revision=revision
+                )
+                messages.success(
+                    request, _("Moved to %(at)s.") % {"at": timezone.localtime(moved.starts_at).strftime("%d/%m %H:%M")}
+                )
+                appointment = moved
         elif action == "cancel":
             services.appointment_cancel(appointment=appointment, by=request.user, reason=request.POST.get("reason", ""))
         else:
             messages.error(request, _("Unknown action."))
+    except services.SlotTaken as taken:
+        free = ", ".join(timezone.localtime(a).strftime("%d/%m %H:%M") for a in taken.alternatives)
+        messages.error(request, f"{taken.messages[0]} {_('Free nearby:')} {free}")
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     if appointment.patient_id:
