@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from mesoclinic.access import ROLE_LABELS, Role
@@ -57,3 +59,18 @@ class AuditFilterForm(forms.Form):
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", _("The end date is before the start date."))
         return data
+
+
+def form_add_validation_error(
+    form: forms.BaseForm, error: ValidationError, *, aliases: Mapping[str, str] | None = None
+) -> None:
+    """Show a service's ValidationError on the form: next to its field, else above the form.
+
+    ``aliases`` maps a service's field name to the form's (e.g. uploaded_file → file).
+    """
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error.messages)
+        return
+    for key, errors in error.message_dict.items():
+        name = (aliases or {}).get(key, key)
+        form.add_error(name if name in form.fields else None, errors)

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from aftercare.models import OutboundMessage
 from mesoclinic import selectors, services
 from mesoclinic.access import Role, role_of, role_required, staff_required
-from mesoclinic.forms import AuditFilterForm, StaffCreateForm, StaffUpdateForm
+from mesoclinic.forms import AuditFilterForm, StaffCreateForm, StaffUpdateForm, form_add_validation_error
 from mesoclinic.models import SystemJob, User
 
 
@@ -165,7 +165,7 @@ def staff_create(request: HttpRequest) -> HttpResponse:
                 created_by=request.user,
             )
         except ValidationError as error:
-            _errors_to_form(form, error)
+            form_add_validation_error(form, error)
         else:
             messages.success(
                 request, _("Account created. %(email)s will receive a link to set a password.") % {"email": user.email}
@@ -198,7 +198,7 @@ def staff_update(request: HttpRequest, user_id: int) -> HttpResponse:
                 updated_by=request.user,
             )
         except ValidationError as error:
-            _errors_to_form(form, error)
+            form_add_validation_error(form, error)
         else:
             messages.success(request, _("Saved."))
             return redirect("staff_list")
@@ -213,14 +213,6 @@ def staff_password_link(request: HttpRequest, user_id: int) -> HttpResponse:
     services.staff_password_link_send(user=member, requested_by=request.user)
     messages.success(request, _("A password link is on its way to %(email)s.") % {"email": member.email})
     return redirect("staff_list")
-
-
-def _errors_to_form(form: StaffCreateForm | StaffUpdateForm, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 # --- Error pages ---------------------------------------------------------------------

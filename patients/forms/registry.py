@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
 
 from patients.models import Patient
+from patients.services.registry import DEMOGRAPHIC_FIELDS
 
 # Letters (any script), spaces, apostrophes, hyphens and dots: names, not markup.
 _NAME = re.compile(r"^[^\W\d_]+(?:[ '’.\-][^\W\d_]*)*$", re.UNICODE)
@@ -31,23 +32,7 @@ class PatientForm(forms.ModelForm):
 
     class Meta:
         model = Patient
-        fields = (
-            "first_name",
-            "last_name",
-            "birth_date",
-            "sex",
-            "email",
-            "phone",
-            "address_line",
-            "postal_code",
-            "city",
-            "country",
-            "preferred_language",
-            "emergency_contact_name",
-            "emergency_contact_phone",
-            "email_transactional",
-            "marketing_opt_in",
-        )
+        fields = DEMOGRAPHIC_FIELDS
         widgets = {"birth_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
 
     def clean_first_name(self) -> str:

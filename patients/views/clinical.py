@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mesoclinic.access import CLINICAL_ROLES, patient_access, role_required
+from mesoclinic.forms import form_add_validation_error
 from patients import selectors
 from patients.forms.clinical import ConsultationForm, HistoryForm, MeasurementFormSet, MedicationFormSet
 from patients.models import Consultation, Measurement, Patient
@@ -22,14 +23,6 @@ from patients.services.screening import Finding, screening_run
 
 def _patient(patient_id: int) -> Patient:
     return get_object_or_404(Patient, pk=patient_id)
-
-
-def _form_errors(form: HistoryForm | ConsultationForm, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 @require_GET
@@ -85,7 +78,7 @@ def history_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
                 medications=[m for m in medications.cleaned_data if m and (m.get("name") or "").strip()],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            form_add_validation_error(form, error)
         else:
             messages.success(request, _("Medical history saved as a new version."))
             return redirect("history_detail", patient_id=patient.pk)
@@ -144,7 +137,7 @@ def consultation_new(request: HttpRequest, patient_id: int) -> HttpResponse:
                 **data,
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            form_add_validation_error(form, error)
         else:
             messages.success(request, _("Consultation recorded."))
             return redirect("consultation_detail", patient_id=patient.pk, consultation_id=consultation.pk)

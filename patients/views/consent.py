@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from mesoclinic.access import CLINICAL_ROLES, Role, patient_access, role_required
 from mesoclinic.audit import client_ip
+from mesoclinic.forms import form_add_validation_error
 from patients.forms.consent import ConsentCaptureForm, ConsentTextForm, ConsentWithdrawForm
 from patients.models import Consent, ConsentText, Patient
 from patients.services import consent as services
@@ -23,14 +24,6 @@ def _kind_or_404(kind: str) -> str:
     if kind not in ConsentText.Kind.values:
         raise Http404
     return kind
-
-
-def _errors_to_form(form: ConsentTextForm | ConsentCaptureForm, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 # --- Texts (managers) -------------------------------------------------------------------
@@ -57,7 +50,7 @@ def consent_text_publish(request: HttpRequest, kind: str) -> HttpResponse:
         try:
             text = services.consent_text_publish(kind=kind, published_by=request.user, **form.cleaned_data)
         except ValidationError as error:
-            _errors_to_form(form, error)
+            form_add_validation_error(form, error)
         else:
             messages.success(
                 request,
@@ -100,7 +93,7 @@ def consent_capture(request: HttpRequest, patient_id: int, kind: str) -> HttpRes
                 version=data["version"],
             )
         except ValidationError as error:
-            _errors_to_form(form, error)
+            form_add_validation_error(form, error)
         else:
             messages.success(request, _("Consent recorded."))
             return redirect("patient_detail", patient_id=patient.pk)

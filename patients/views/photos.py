@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, cast
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
-from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from mesoclinic.access import CLINICAL_ROLES, patient_access, role_required
+from mesoclinic.forms import form_add_validation_error
 from patients.forms.photos import PhotoHideForm, PhotoUploadForm
 from patients.models import Area, ClinicalPhoto, Patient
 from patients.selectors import consent_current
@@ -46,15 +46,6 @@ def _patient(patient_id: int) -> Patient:
 def _visible_photo(patient_id: int, photo_id: int) -> ClinicalPhoto:
     """A visible photo of this patient; another patient's or a hidden photo is a 404."""
     return get_object_or_404(ClinicalPhoto, pk=photo_id, patient_id=patient_id, hidden_at__isnull=True)
-
-
-def _form_errors(form: Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for key, errors in error.message_dict.items():
-            name = _FORM_FIELDS.get(key, key)
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _photo_groups(photos: list[ClinicalPhoto]) -> list[PhotoGroup]:
@@ -111,7 +102,7 @@ def photo_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
                 session=data["session"],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            form_add_validation_error(form, error, aliases=_FORM_FIELDS)
         else:
             messages.success(request, _("Photo stored. Its location and camera data were removed."))
             return redirect("photo_list", patient_id=patient.pk)
@@ -156,7 +147,7 @@ def photo_hide(request: HttpRequest, patient_id: int, photo_id: int) -> HttpResp
         try:
             services.photo_hide(photo=photo, reason=form.cleaned_data["reason"], hidden_by=cast("User", request.user))
         except ValidationError as error:
-            _form_errors(form, error)
+            form_add_validation_error(form, error, aliases=_FORM_FIELDS)
         else:
             messages.success(request, _("The photo is hidden. It is kept in the record, not deleted."))
             return redirect("photo_list", patient_id=patient.pk)

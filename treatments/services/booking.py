@@ -16,7 +16,6 @@ from mesoclinic.models import Location, Room, User
 from patients.models import Patient
 from treatments.models import ACTIVE_STATUSES, Appointment, TreatmentPlan
 
-OVERLAP_CONSTRAINTS = ("appointment_no_practitioner_overlap", "appointment_no_room_overlap")
 DEFAULT_DURATIONS = {
     Appointment.Kind.CONSULTATION: timedelta(minutes=45),
     Appointment.Kind.TREATMENT: timedelta(minutes=60),
@@ -64,13 +63,27 @@ def free_starts(
     return found
 
 
-def _overlap_message(error: IntegrityError) -> str | None:
+def _slot_taken(
+    error: IntegrityError,
+    *,
+    practitioner: User,
+    room: Room | None,
+    location: Location,
+    starts_at: datetime,
+    duration: timedelta,
+) -> SlotTaken | None:
+    """The friendly answer to an overlap refused by an exclusion constraint (None: another error)."""
     text = str(error)
     if "appointment_no_practitioner_overlap" in text:
-        return _("That slot was just taken: the practitioner is already booked then.")
-    if "appointment_no_room_overlap" in text:
-        return _("That slot was just taken: the room is already booked then.")
-    return None
+        message = _("That slot was just taken: the practitioner is already booked then.")
+    elif "appointment_no_room_overlap" in text:
+        message = _("That slot was just taken: the room is already booked then.")
+    else:
+        return None
+    alternatives = free_starts(
+        practitioner=practitioner, room=room, location=location, after=starts_at, duration=duration
+    )
+    return SlotTaken(message, alternatives)
 
 
 def _validate(
@@ -142,13 +155,12 @@ def appointment_book(
                 created_by=created_by,
             )
     except IntegrityError as error:
-        message = _overlap_message(error)
-        if message is None:
+        taken = _slot_taken(
+            error, practitioner=practitioner, room=room, location=location, starts_at=starts_at, duration=duration
+        )
+        if taken is None:
             raise
-        raise SlotTaken(
-            message,
-            free_starts(practitioner=practitioner, room=room, location=location, after=starts_at, duration=duration),
-        ) from error
+        raise taken from error
 
 
 def appointment_reschedule(
@@ -178,19 +190,17 @@ def appointment_reschedule(
                 starts_at=starts_at, ends_at=starts_at + duration, room=room or appointment.room, revision=revision + 1
             )
     except IntegrityError as error:
-        message = _overlap_message(error)
-        if message is None:
+        taken = _slot_taken(
+            error,
+            practitioner=appointment.practitioner,
+            room=room or appointment.room,
+            location=appointment.location,
+            starts_at=starts_at,
+            duration=duration,
+        )
+        if taken is None:
             raise
-        raise SlotTaken(
-            message,
-            free_starts(
-                practitioner=appointment.practitioner,
-                room=room or appointment.room,
-                location=appointment.location,
-                after=starts_at,
-                duration=duration,
-            ),
-        ) from error
+        raise taken from error
     if not updated:
         raise ValidationError(
             _("This appointment changed since you opened it (or is no longer booked). Reload the page.")

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, cast
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from mesoclinic.access import CLINICAL_ROLES, patient_access, role_required
 from mesoclinic.audit import read_event_record
+from mesoclinic.forms import form_add_validation_error
 from patients.models import Patient
 from treatments import selectors_adverse as selectors
 from treatments.forms.adverse import AdverseEventForm, FollowUpForm, ResolveForm
@@ -33,14 +33,6 @@ if TYPE_CHECKING:
 def _staff(request: HttpRequest) -> User:
     # role_required has already sent anonymous visitors to the sign-in page.
     return cast("User", request.user)
-
-
-def _form_errors(form: Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
 
 
 def _event(request: HttpRequest, event_id: int, *, what: str, action: str = "view") -> AdverseEvent:
@@ -71,7 +63,7 @@ def adverse_create(request: HttpRequest, patient_id: int) -> HttpResponse:
         try:
             event = adverse_event_record(patient=patient, recorded_by=_staff(request), **form.cleaned_data)
         except ValidationError as error:
-            _form_errors(form, error)
+            form_add_validation_error(form, error)
         else:
             messages.success(request, _("Side effect recorded."))
             if event.grade >= ALERT_GRADE:
@@ -118,7 +110,7 @@ def adverse_follow_up(request: HttpRequest, event_id: int) -> HttpResponse:
         try:
             adverse_event_follow_up(event=event, by=_staff(request), **form.cleaned_data)
         except ValidationError as error:
-            _form_errors(form, error)
+            form_add_validation_error(form, error)
         else:
             messages.success(request, _("Follow-up recorded."))
             return redirect("adverse_detail", event_id=event.pk)
@@ -134,7 +126,7 @@ def adverse_resolve(request: HttpRequest, event_id: int) -> HttpResponse:
         try:
             adverse_event_resolve(event=event, by=_staff(request), **form.cleaned_data)
         except ValidationError as error:
-            _form_errors(form, error)
+            form_add_validation_error(form, error)
         else:
             messages.success(request, _("Side effect marked as resolved."))
             return redirect("adverse_detail", event_id=event.pk)

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mesoclinic.access import Role, has_role, patient_access, staff_required
+from mesoclinic.forms import form_add_validation_error
 from mesoclinic.models import Location
 from treatments.forms.booking import BookingForm, practitioners
 from treatments.models import Appointment, TreatmentPlan
@@ -122,8 +123,7 @@ def appointment_new(request: HttpRequest) -> HttpResponse:
             form.add_error(None, taken.messages)
             alternatives = taken.alternatives
         except ValidationError as error:
-            for field, errors in getattr(error, "message_dict", {None: error.messages}).items():
-                form.add_error(field if field in form.fields else None, errors)
+            form_add_validation_error(form, error)
         else:
             if appointment.patient_id:
                 patient_access(

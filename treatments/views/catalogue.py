@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mesoclinic.access import Role, role_required
+from mesoclinic.forms import form_add_validation_error
 from treatments.forms.catalogue import (
     ComponentFormSet,
     DoseLimitForm,
@@ -99,8 +100,7 @@ def lot_create(request: HttpRequest, product_id: int) -> HttpResponse:
                 lot.full_clean()
                 lot.save()
         except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            form_add_validation_error(form, error)
         else:
             messages.success(request, _("Lot %(lot)s added.") % {"lot": lot.lot_number})
             return redirect("catalogue")

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from mesoclinic.access import CLINICAL_ROLES, patient_access, role_required
+from mesoclinic.forms import form_add_validation_error
 from treatments.forms.outcomes import OutcomeForm, OutcomeMeasurementFormSet
 from treatments.forms.sessions import SessionForm
 from treatments.models import (
@@ -85,11 +86,7 @@ def session_record(request: HttpRequest, plan_id: int) -> HttpResponse:
             except (PlanBlocked, PlanNeedsAcknowledgement) as error:
                 form.add_error(None, error.messages)
             except ValidationError as error:
-                if hasattr(error, "error_dict"):
-                    for field, errors in error.message_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
-                else:
-                    form.add_error(None, error.messages)
+                form_add_validation_error(form, error)
             else:
                 messages.success(
                     request, _("Session %(n)s recorded; the aftercare message is on its way.") % {"n": session.number}
