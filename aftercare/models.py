@@ -23,11 +23,19 @@ class OutboundMessage(models.Model):
         CANCELLED = "cancelled", _("cancelled")
 
     kind = models.CharField(_("kind"), max_length=40)
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, null=True, blank=True, related_name="messages"
+    )
+    appointment = models.ForeignKey(
+        "treatments.Appointment", on_delete=models.PROTECT, null=True, blank=True, related_name="messages"
+    )
     to_email = models.EmailField(_("recipient"))
     language = models.CharField(_("language"), max_length=8, default="en")
     subject = models.CharField(_("subject"), max_length=300)
     body_text = models.TextField(_("text body"))
     body_html = models.TextField(_("HTML body"), blank=True)
+    # A calendar file sent with the message (booking confirmation, change, cancellation).
+    ics = models.TextField(blank=True)
     dedupe_key = models.CharField(max_length=200, unique=True)
     due_at = models.DateTimeField(_("due"), default=timezone.now)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.SCHEDULED)

@@ -18,4 +18,6 @@ urlpatterns = [
     path("", include("treatments.urls_documents")),
     path("", include("treatments.urls_adverse")),
     path("", include("treatments.urls_booking")),
+    path("", include("treatments.urls_schedule")),
+    path("", include("treatments.urls_feeds")),
 ]

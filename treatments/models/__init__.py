@@ -1,4 +1,14 @@
-from treatments.models.booking import ACTIVE_STATUSES, Appointment
+from treatments.models.booking import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentChange,
+    AppointmentKindSetting,
+    CalendarFeed,
+    OpeningHours,
+    ScheduleException,
+    Weekday,
+    WorkingHours,
+)
 from treatments.models.catalogue import DoseLimit, Ingredient, Lot, Product, ProductComponent
 from treatments.models.plans import (
     FACE_AREAS,
@@ -29,10 +39,14 @@ __all__ = [
     "AdverseEventNote",
     "AdverseEventType",
     "Appointment",
+    "AppointmentChange",
+    "AppointmentKindSetting",
+    "CalendarFeed",
     "DoseLimit",
     "Ingredient",
     "Lot",
     "LotUse",
+    "OpeningHours",
     "PlanAcknowledgement",
     "PlanArea",
     "PlanDocument",
@@ -41,10 +55,13 @@ __all__ = [
     "ProductComponent",
     "ProtocolTemplate",
     "RecallFlag",
+    "ScheduleException",
     "SessionArea",
     "SessionMeasurement",
     "SessionOutcome",
     "Technique",
     "TreatmentPlan",
     "TreatmentSession",
+    "Weekday",
+    "WorkingHours",
 ]
