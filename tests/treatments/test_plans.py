@@ -377,6 +377,36 @@ def test_record_a_session_decrements_stock_once(practitioner_client: Client, pat
     assert lot.lot_number in page
 
 
+def test_the_session_record_completes_the_days_appointment(
+    practitioner_client: Client, patient, practitioner, private
+) -> None:
+    from tests.factories import LocationFactory
+    from treatments.models import Appointment
+
+    plan = _consented_plan(practitioner_client, patient, practitioner)
+    start = timezone.now() - timedelta(minutes=20)
+    appointment = Appointment.objects.create(
+        location=LocationFactory(),
+        practitioner=practitioner,
+        patient=patient,
+        plan=plan,
+        kind="treatment",
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        status="checked_in",
+        created_by=practitioner,
+    )
+    lot = Lot.objects.filter(
+        product__name="Lipo PC 5%", recalled_at__isnull=True, expiry_date__gte=timezone.localdate()
+    ).get()
+    response = practitioner_client.post(reverse("session_record", args=[plan.pk]), _session_data(plan, lot))
+    assert response.status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.status == "completed"
+    assert appointment.session == TreatmentSession.objects.get()
+    assert appointment.changes.get().action == "completed"
+
+
 def test_expired_lot_is_refused(practitioner_client: Client, patient, practitioner, private) -> None:
     plan = _consented_plan(practitioner_client, patient, practitioner)
     expired = Lot.objects.filter(product__name="Lipo PC 5%", expiry_date__lt=timezone.localdate()).get()

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mesoclinic.access import Role, has_role
 from mesoclinic.models import Location, Room, User
 from patients.models import Patient
-from treatments.models import ACTIVE_STATUSES, Appointment, TreatmentPlan
+from treatments.models import ACTIVE_STATUSES, Appointment, AppointmentChange, TreatmentPlan, TreatmentSession
+from treatments.services import availability
 
-DEFAULT_DURATIONS = {
-    Appointment.Kind.CONSULTATION: timedelta(minutes=45),
-    Appointment.Kind.TREATMENT: timedelta(minutes=60),
-    Appointment.Kind.REVIEW: timedelta(minutes=30),
-    Appointment.Kind.BLOCKED: timedelta(minutes=60),
-}
 LATE_CANCEL = timedelta(hours=24)
-# Until opening hours are data (next step of the booking issue), alternatives are sought
-# between these local times.
-DAY_START, DAY_END = time(8, 0), time(20, 0)
-STEP = timedelta(minutes=15)
+# How far ahead "next free slot" looks.
+SEARCH_HORIZON = timedelta(weeks=6)
 
 
 class SlotTaken(ValidationError):
@@ -40,27 +32,17 @@ class SlotTaken(ValidationError):
 def free_starts(
     *, practitioner: User, room: Room | None, location: Location, after: datetime, duration: timedelta, count: int = 3
 ) -> list[datetime]:
-    """The next ``count`` starts (15-minute steps, opening times) free for practitioner and room."""
-    horizon = after + timedelta(days=7)
-    busy = list(
-        Appointment.objects.filter(status__in=ACTIVE_STATUSES, starts_at__lt=horizon, ends_at__gt=after)
-        .filter(Q(practitioner=practitioner) | (Q(room=room) if room is not None else Q(pk__in=[])))
-        .values_list("starts_at", "ends_at")
+    """The next ``count`` starts (quarter hours, within the practitioner's hours at the
+    location, outside closures and leave) free for the practitioner and the room."""
+    until = after + SEARCH_HORIZON
+    rooms = [room] if room is not None else None
+    schedule = availability.schedule_load(
+        location=location, practitioner=practitioner, start=after, end=until, rooms=rooms
     )
-    zone = ZoneInfo(location.time_zone)
-    found: list[datetime] = []
-    candidate = after
-    # Align to the next quarter hour.
-    minute = (candidate.minute // 15 + (1 if candidate.minute % 15 or candidate.second else 0)) * 15
-    candidate = candidate.replace(minute=0, second=0, microsecond=0) + timedelta(minutes=minute)
-    while candidate < horizon and len(found) < count:
-        local, end = candidate.astimezone(zone), candidate + duration
-        local_end = end.astimezone(zone)
-        open_then = local.time() >= DAY_START and local_end.time() <= DAY_END and local_end.date() == local.date()
-        if open_then and all(not (start < end and candidate < stop) for start, stop in busy):
-            found.append(candidate)
-        candidate += STEP
-    return found
+    starts = availability.schedule_free_starts(
+        schedule, after=after, until=until, duration=duration, count=count, rooms=rooms
+    )
+    return [start for start, _room in starts]
 
 
 def _slot_taken(
@@ -86,6 +68,13 @@ def _slot_taken(
     return SlotTaken(message, alternatives)
 
 
+def _hours_text(schedule: availability.Schedule, day: date) -> str:
+    hours = schedule.hours_on(day)
+    if not hours:
+        return _("not working that day")
+    return ", ".join(f"{a:%H:%M}–{b:%H:%M}" for a, b in hours)
+
+
 def _validate(
     *,
     location: Location,
@@ -109,10 +98,52 @@ def _validate(
         errors["duration"] = _("An appointment lasts between 5 minutes and 8 hours.")
     if starts_at < timezone.now() - timedelta(minutes=5):
         errors["starts_at"] = _("This time has passed.")
+    if not errors and kind != Appointment.Kind.BLOCKED:
+        # Blocked time (meetings, breaks) may be put anywhere; patients only in working hours.
+        end = starts_at + duration
+        schedule = availability.schedule_load(location=location, practitioner=practitioner, start=starts_at, end=end)
+        if not schedule.within_hours(starts_at, end):
+            local = starts_at.astimezone(schedule.zone)
+            errors["starts_at"] = _(
+                "Outside %(name)s's hours at %(location)s on %(day)s (%(hours)s), or during a closure or leave."
+            ) % {
+                "name": practitioner,
+                "location": location.name,
+                "day": local.strftime("%d/%m"),
+                "hours": _hours_text(schedule, local.date()),
+            }
     if errors:
         raise ValidationError(errors)
 
 
+def _history(
+    appointment: Appointment,
+    action: str,
+    by: User | None,
+    *,
+    reason: str = "",
+    from_starts_at: datetime | None = None,
+) -> None:
+    try:  # TEMPORARY until aftercare.booking_messages lands
+        from aftercare.booking_messages import appointment_message_queue
+    except ImportError:
+        appointment_message_queue = None
+
+    AppointmentChange.objects.create(
+        appointment=appointment,
+        by=by,
+        action=action,
+        from_starts_at=from_starts_at,
+        to_starts_at=appointment.starts_at,
+        reason=reason.strip()[:300],
+    )
+    if appointment_message_queue and action in {AppointmentChange.Action.BOOKED, AppointmentChange.Action.MOVED, AppointmentChange.Action.CANCELLED}:
+        # The patient's message is an outbox row in this same transaction: a rolled-back
+        # booking leaves no message, a committed one exactly one.
+        appointment_message_queue(appointment=appointment, action=action)
+
+
+@transaction.atomic
 def appointment_book(
     *,
     location: Location,
@@ -128,7 +159,7 @@ def appointment_book(
 ) -> Appointment:
     """Book a slot. Two people booking the same slot at once: one wins, the other gets
     :class:`SlotTaken` with free alternatives (the exclusion constraints decide)."""
-    duration = duration or DEFAULT_DURATIONS[Appointment.Kind(kind)]
+    duration = duration or availability.kind_duration(kind)
     _validate(
         location=location,
         practitioner=practitioner,
@@ -142,7 +173,7 @@ def appointment_book(
         raise ValidationError({"plan": _("This plan belongs to another patient.")})
     try:
         with transaction.atomic():
-            return Appointment.objects.create(
+            appointment = Appointment.objects.create(
                 location=location,
                 practitioner=practitioner,
                 room=room,
@@ -161,8 +192,11 @@ def appointment_book(
         if taken is None:
             raise
         raise taken from error
+    _history(appointment, AppointmentChange.Action.BOOKED, created_by)
+    return appointment
 
 
+@transaction.atomic
 def appointment_reschedule(
     *,
     appointment: Appointment,
@@ -171,8 +205,12 @@ def appointment_reschedule(
     revision: int,
     duration: timedelta | None = None,
     room: Room | None = None,
+    reason: str = "",
 ) -> Appointment:
+    """Move a booked appointment. ``revision`` is the one the user saw: if someone changed
+    the appointment since, nothing moves and the user is asked to reload."""
     duration = duration or (appointment.ends_at - appointment.starts_at)
+    previous_start = appointment.starts_at
     _validate(
         location=appointment.location,
         practitioner=appointment.practitioner,
@@ -206,10 +244,13 @@ def appointment_reschedule(
             _("This appointment changed since you opened it (or is no longer booked). Reload the page.")
         )
     appointment.refresh_from_db()
+    _history(appointment, AppointmentChange.Action.MOVED, by, reason=reason, from_starts_at=previous_start)
     return appointment
 
 
-def _status(appointment: Appointment, *, allowed_from: set[str], to: str, **fields: object) -> Appointment:
+def _status(
+    appointment: Appointment, *, by: User | None, allowed_from: set[str], to: str, reason: str = "", **fields: object
+) -> Appointment:
     updated = Appointment.objects.filter(pk=appointment.pk, status__in=allowed_from).update(
         status=to, revision=appointment.revision + 1, **fields
     )
@@ -219,39 +260,76 @@ def _status(appointment: Appointment, *, allowed_from: set[str], to: str, **fiel
             % {"status": appointment.get_status_display()}
         )
     appointment.refresh_from_db()
+    _history(appointment, AppointmentChange.Action(to), by, reason=reason)
     return appointment
 
 
+@transaction.atomic
 def appointment_cancel(*, appointment: Appointment, by: User, reason: str) -> Appointment:
     if not reason.strip():
         raise ValidationError({"reason": _("Say why the appointment is cancelled.")})
     late = appointment.starts_at - timezone.now() < LATE_CANCEL
     return _status(
         appointment,
+        by=by,
         allowed_from={Appointment.Status.BOOKED},
         to=Appointment.Status.CANCELLED,
+        reason=reason,
         cancel_reason=reason.strip()[:300],
         cancelled_late=late,
     )
 
 
+@transaction.atomic
 def appointment_check_in(*, appointment: Appointment, by: User) -> Appointment:
-    return _status(appointment, allowed_from={Appointment.Status.BOOKED}, to=Appointment.Status.CHECKED_IN)
+    return _status(appointment, by=by, allowed_from={Appointment.Status.BOOKED}, to=Appointment.Status.CHECKED_IN)
 
 
+@transaction.atomic
 def appointment_no_show(*, appointment: Appointment, by: User) -> Appointment:
     if appointment.starts_at > timezone.now():
         raise ValidationError(_("The appointment has not started yet."))
-    return _status(appointment, allowed_from={Appointment.Status.BOOKED}, to=Appointment.Status.NO_SHOW)
+    return _status(appointment, by=by, allowed_from={Appointment.Status.BOOKED}, to=Appointment.Status.NO_SHOW)
+
+
+def appointment_complete_for_session(*, session: TreatmentSession) -> Appointment | None:
+    """The practitioner's session record completes that day's appointment of the plan
+    (booked or checked in), if there is one. Called inside ``session_record``."""
+    zone = ZoneInfo(session.location.time_zone) if session.location_id else timezone.get_current_timezone()
+    day = session.performed_at.astimezone(zone).date()
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    root = session.plan.root_id or session.plan_id
+    appointment = (
+        Appointment.objects.select_for_update()
+        .filter(
+            patient_id=session.patient_id,
+            plan__root_id=root,
+            status__in=[Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN],
+            starts_at__gte=start,
+            starts_at__lt=start + timedelta(days=1),
+            session__isnull=True,
+        )
+        .order_by("starts_at")
+        .first()
+    )
+    if appointment is None:
+        return None
+    return _status(
+        appointment,
+        by=session.practitioner,
+        allowed_from={Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN},
+        to=Appointment.Status.COMPLETED,
+        session=session,
+    )
 
 
 def plan_next_slots(
     *, plan: TreatmentPlan, location: Location, practitioner: User | None = None, count: int = 5
 ) -> list[tuple[datetime, Room | None]]:
-    """Proposed starts for a plan's next session: after the plan's minimum interval since its
-    last session or booked session, with the practitioner and a room of the location free."""
-    from treatments.models import TreatmentSession
-
+    """Proposed starts for a plan's next session: on or after the day the plan's minimum
+    interval allows since its last session or booked session, within the practitioner's
+    hours, outside closures and leave, with a room of the location free for the session's
+    whole duration."""
     practitioner = practitioner or plan.practitioner
     root = plan.root_id or plan.pk
     last_done = (
@@ -270,24 +348,15 @@ def plan_next_slots(
     zone = ZoneInfo(location.time_zone)
     earliest = timezone.now() + timedelta(hours=1)
     if anchors:
-        # The interval counts calendar days; the search starts at that day's opening time.
+        # The interval counts calendar days in the clinic's zone, from midnight.
         day = max(anchors).astimezone(zone).date() + timedelta(days=plan.min_interval_days)
-        earliest = max(earliest, datetime.combine(day, DAY_START, tzinfo=zone))
-    duration = DEFAULT_DURATIONS[Appointment.Kind.TREATMENT]
+        earliest = max(earliest, datetime.combine(day, time.min, tzinfo=zone))
+    duration = availability.kind_duration(Appointment.Kind.TREATMENT)
     rooms = list(Room.objects.filter(location=location, is_active=True).order_by("name"))
-    room_busy: dict[int, list[tuple[datetime, datetime]]] = {r.pk: [] for r in rooms}
-    for room_id, start, stop in Appointment.objects.filter(
-        room__in=rooms, status__in=ACTIVE_STATUSES, starts_at__lt=earliest + timedelta(days=8), ends_at__gt=earliest
-    ).values_list("room_id", "starts_at", "ends_at"):
-        room_busy[room_id].append((start, stop))
-    slots: list[tuple[datetime, Room | None]] = []
-    for start in free_starts(
-        practitioner=practitioner, room=None, location=location, after=earliest, duration=duration, count=count * 8
-    ):
-        end = start + duration
-        room = next((r for r in rooms if all(not (b < end and start < e) for b, e in room_busy[r.pk])), None)
-        if room is not None or not rooms:
-            slots.append((start, room))
-        if len(slots) >= count:
-            break
-    return slots
+    until = earliest + SEARCH_HORIZON
+    schedule = availability.schedule_load(
+        location=location, practitioner=practitioner, start=earliest, end=until, rooms=rooms
+    )
+    return availability.schedule_free_starts(
+        schedule, after=earliest, until=until, duration=duration, count=count, rooms=rooms or None
+    )

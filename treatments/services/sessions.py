@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from mesoclinic.models import Location, User
 from patients.selectors import consent_current
 from treatments.models import Lot, LotUse, Product, SessionArea, TreatmentPlan, TreatmentSession
+from treatments.services.booking import appointment_complete_for_session
 from treatments.services.documents import plan_document_invalidate
 from treatments.services.plans import PlanBlocked, PlanNeedsAcknowledgement, consent_kind_for
 from treatments.services.safety import plan_safety_check
@@ -153,6 +154,7 @@ def session_record(
     plan.revision += 1
     plan.save(update_fields=["status", "revision"])
     plan_document_invalidate(plan=plan)
+    appointment_complete_for_session(session=session)
     transaction.on_commit(lambda: session_completed.send(sender=TreatmentSession, session_id=session.pk))
     return session
 
