@@ -6,6 +6,7 @@ import logging
 import random
 import smtplib
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -16,6 +17,10 @@ from django.utils import timezone
 
 from aftercare.models import OutboundMessage
 from mesoclinic.celery import enqueue_on_commit
+
+if TYPE_CHECKING:
+    from patients.models import Patient
+    from treatments.models import Appointment
 
 logger = logging.getLogger("mesoclinic.outbox")
 
@@ -33,6 +38,9 @@ def message_queue(
     dedupe_key: str,
     language: str = "en",
     due_at: datetime | None = None,
+    patient: Patient | None = None,
+    appointment: Appointment | None = None,
+    ics: str = "",
 ) -> OutboundMessage:
     """Add a message to the outbox (once per ``dedupe_key``) and send it after commit if due."""
     from aftercare.tasks import message_send
@@ -47,11 +55,22 @@ def message_queue(
             "body_html": body_html,
             "language": language,
             "due_at": due_at or timezone.now(),
+            "patient": patient,
+            "appointment": appointment,
+            "ics": ics,
         },
     )
     if created and message.due_at <= timezone.now():
         enqueue_on_commit(message_send, message.pk)
     return message
+
+
+def _ics_method(ics: str) -> str:
+    # Mail clients act on the part's method parameter, which must match the file's METHOD.
+    for line in ics.splitlines():
+        if line.upper().startswith("METHOD:"):
+            return line.split(":", 1)[1].strip().upper() or "PUBLISH"
+    return "PUBLISH"
 
 
 def _backoff(attempt: int) -> timedelta:
@@ -86,6 +105,8 @@ def message_send(*, message_id: int) -> bool:
     )
     if message.body_html:
         email.attach_alternative(message.body_html, "text/html")
+    if message.ics:
+        email.attach("appointment.ics", message.ics, f"text/calendar; method={_ics_method(message.ics)}")
     email.extra_headers["X-MesoClinic-Message"] = str(message.pk)
     email.extra_headers["Message-ID"] = header_id = make_msgid(domain="mesoclinic.local")
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 from pghistory.models import Events
 
@@ -133,5 +133,7 @@ def staff_list() -> QuerySet[User]:
     return (
         User.objects.select_related("default_location")
         .prefetch_related(Prefetch("groups", queryset=Group.objects.filter(name__in=[r.value for r in Role])))
+        # Through the reverse relation: the staff page offers to revoke a live iCal feed.
+        .annotate(live_feeds=Count("calendar_feeds", filter=Q(calendar_feeds__revoked_at__isnull=True)))
         .order_by("-is_active", "full_name")
     )

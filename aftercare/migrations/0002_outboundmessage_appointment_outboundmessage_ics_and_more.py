@@ -5,27 +5,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('aftercare', '0001_initial'),
-        ('patients', '0004_remove_clinicalphoto_insert_insert_and_more'),
-        ('treatments', '0005_appointment_appointmentevent_and_more'),
+        ("aftercare", "0001_initial"),
+        ("patients", "0004_remove_clinicalphoto_insert_insert_and_more"),
+        ("treatments", "0005_appointment_appointmentevent_and_more"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='outboundmessage',
-            name='appointment',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='treatments.appointment'),
+            model_name="outboundmessage",
+            name="appointment",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="messages",
+                to="treatments.appointment",
+            ),
         ),
         migrations.AddField(
-            model_name='outboundmessage',
-            name='ics',
+            model_name="outboundmessage",
+            name="ics",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='outboundmessage',
-            name='patient',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='patients.patient'),
+            model_name="outboundmessage",
+            name="patient",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="messages",
+                to="patients.patient",
+            ),
         ),
     ]

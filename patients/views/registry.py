@@ -18,6 +18,7 @@ from patients.models import Patient
 from patients.services import registry as services
 from patients.services.consent import consent_rows_for_patient
 from treatments.selectors_adverse import patient_adverse_latest
+from treatments.selectors_booking import patient_attendance
 
 
 @require_GET
@@ -84,6 +85,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         "photos": selectors.patient_photos(patient)[:6] if clinical else [],
         "photo_consent": selectors.consent_current(patient, "photography") if clinical else None,
         "adverse_events": patient_adverse_latest(patient) if clinical else [],
+        "attendance": patient_attendance(patient.pk),
     }
     return render(request, "patients/patient_detail.html", context)
 

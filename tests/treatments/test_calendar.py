@@ -215,3 +215,421 @@ def test_next_plan_session_slots_respect_the_interval_and_book_the_plan(front_de
     )
     assert response.status_code == 302
     assert Appointment.objects.get().plan_id == plan.pk
+
+
+# --- Calendar pages: day and week views, check-in list, htmx cards, detail with history ---
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def _at(day, hour: int, minute: int = 0, zone: ZoneInfo = PARIS) -> datetime:
+    return datetime.combine(day, datetime.min.time().replace(hour=hour, minute=minute), tzinfo=zone)
+
+
+def _appointment(s, *, day=None, hour: int = 10, minutes: int = 60, **fields) -> Appointment:
+    """An appointment written straight to the table (what the pages show, not how it is booked)."""
+    start = _at(day or s["day"], hour)
+    values = {
+        "location": s["location"],
+        "practitioner": s["doctor"],
+        "room": s["room"],
+        "patient": s["patient"],
+        "kind": "treatment",
+        "starts_at": start,
+        "ends_at": start + timedelta(minutes=minutes),
+        "created_by": s["doctor"],
+        **fields,
+    }
+    return Appointment.objects.create(**values)
+
+
+def _day_url(s, **params) -> str:
+    query = {"location": s["location"].pk, "day": s["day"].isoformat(), **params}
+    return reverse("calendar_day") + "?" + "&".join(f"{k}={v}" for k, v in query.items())
+
+
+def test_day_view_shows_the_location_time_even_with_the_server_in_utc(front_desk_client: Client, setup, settings):
+    settings.TIME_ZONE = "UTC"
+    _appointment(setup, hour=10)
+    page = front_desk_client.get(_day_url(setup)).content.decode()
+    assert "10:00–11:00" in page
+    assert "09:00–" not in page and "08:00–" not in page  # UTC would show 09:00 (winter) or 08:00 (summer)
+
+
+def test_day_view_by_room_has_a_column_per_room_and_one_for_no_room(front_desk_client: Client, setup) -> None:
+    RoomFactory(location=setup["location"], name="Cabinet Bleu")
+    RoomFactory(name="Elsewhere")  # another location's room is not a column here
+    _appointment(setup, hour=10)
+    _appointment(setup, hour=14, kind="blocked", patient=None, room=None)
+    page = front_desk_client.get(_day_url(setup, by="room")).content.decode()
+    columns = page.count('data-testid="column"')
+    assert "Cabinet Bleu" in page and setup["room"].name in page and "No room" in page
+    assert "Elsewhere" not in page and columns == 3
+    assert "Blocked time" in page and "MARCHAND" in page
+    # By practitioner (the default): the doctor's column holds both.
+    page = front_desk_client.get(_day_url(setup)).content.decode()
+    assert "Dr Anne Vidal" in page and "No room" not in page
+
+
+def test_day_view_shows_a_manager_who_treats_in_a_column(front_desk_client: Client, setup, manager) -> None:
+    _appointment(setup, practitioner=manager)
+    page = front_desk_client.get(_day_url(setup)).content.decode()
+    assert "Alice Manager" in page and "MARCHAND" in page
+
+
+def test_calendar_pages_never_show_the_team_note(front_desk_client: Client, setup) -> None:
+    appointment = _appointment(setup, note="NOTE-MARKER")
+    week = reverse("calendar_week") + f"?location={setup['location'].pk}&week={setup['day'].isoformat()}"
+    for url in (_day_url(setup), _day_url(setup, by="room"), _day_url(setup, view="list"), week):
+        page = front_desk_client.get(url).content.decode()
+        assert "MARCHAND" in page and "NOTE-MARKER" not in page, url
+    detail = front_desk_client.get(reverse("appointment_detail", args=[appointment.pk])).content.decode()
+    assert "NOTE-MARKER" in detail
+
+
+def test_week_view_lays_out_monday_to_sunday(front_desk_client: Client, setup) -> None:
+    monday = setup["day"] - timedelta(days=setup["day"].weekday())
+    _appointment(setup, day=monday, hour=9)
+    _appointment(setup, day=monday + timedelta(days=6), hour=11, kind="review")
+    _appointment(setup, day=monday + timedelta(days=7), hour=12, kind="consultation")  # next week
+    wednesday = monday + timedelta(days=2)
+    response = front_desk_client.get(
+        reverse("calendar_week") + f"?location={setup['location'].pk}&week={wednesday.isoformat()}"
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count('data-testid="day-link"') == 7
+    for offset in range(7):
+        assert f"day={(monday + timedelta(days=offset)).isoformat()}" in page
+    assert page.count('data-testid="appointment"') == 2
+    assert "09:00" in page and "11:00" in page and "Review" in page and "Consultation" not in page
+    assert "MARCHAND" in page and "Dr Anne Vidal" in page
+    by_room = front_desk_client.get(
+        reverse("calendar_week") + f"?location={setup['location'].pk}&week={monday.isoformat()}&by=room"
+    ).content.decode()
+    assert setup["room"].name in by_room and by_room.count('data-testid="appointment"') == 2
+
+
+def test_week_view_survives_a_bad_week_parameter(front_desk_client: Client, setup) -> None:
+    response = front_desk_client.get(reverse("calendar_week") + "?week=not-a-date&location=abc&by=nonsense")
+    assert response.status_code == 200 and 'data-testid="week"' in response.content.decode()
+
+
+def _bulk(s, count: int, *, days: int = 1) -> None:
+    rooms = [RoomFactory(location=s["location"]) for _ in range(4)]
+    doctors = [UserFactory(role=Role.PRACTITIONER) for _ in range(4)]
+    first = s["day"] - timedelta(days=s["day"].weekday()) if days == 7 else s["day"]
+    Appointment.objects.bulk_create(
+        Appointment(
+            location=s["location"],
+            practitioner=doctors[n % 4],
+            room=rooms[n % 4] if n % 5 else None,
+            patient=s["patient"],
+            kind="review",
+            starts_at=_at(first + timedelta(days=n % days), 8) + timedelta(minutes=(n // (4 * days)) * 3),
+            ends_at=_at(first + timedelta(days=n % days), 8) + timedelta(minutes=(n // (4 * days)) * 3 + 3),
+            created_by=s["doctor"],
+        )
+        for n in range(count)
+    )
+
+
+@pytest.mark.parametrize("by", ["practitioner", "room"])
+@pytest.mark.parametrize("count", [5, 200])
+def test_day_view_query_count_is_constant_in_both_modes(front_desk_client: Client, setup, count, by) -> None:
+    _bulk(setup, count)
+    url = _day_url(setup, by=by)
+    front_desk_client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        response = front_desk_client.get(url)
+    assert response.content.decode().count('data-testid="appointment"') == count
+    assert len(ctx.captured_queries) == 7
+
+
+@pytest.mark.parametrize("by", ["practitioner", "room"])
+@pytest.mark.parametrize("count", [5, 200])
+def test_week_view_query_count_is_constant(front_desk_client: Client, setup, count, by) -> None:
+    _bulk(setup, count, days=7)
+    url = reverse("calendar_week") + f"?location={setup['location'].pk}&week={setup['day'].isoformat()}&by={by}"
+    front_desk_client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        response = front_desk_client.get(url)
+    assert response.content.decode().count('data-testid="appointment"') == count
+    assert len(ctx.captured_queries) == 7
+
+
+def test_todays_check_in_list_in_time_order(front_desk_client: Client, setup) -> None:
+    today = timezone.localdate()
+    later = _appointment(setup, day=today, hour=18)
+    earlier = _appointment(setup, day=today, hour=0, patient=PatientFactory(created_by=setup["doctor"]))
+    _appointment(setup, day=today, hour=12, kind="blocked", patient=None, room=None)
+    grid = front_desk_client.get(_day_url(setup, day=today.isoformat())).content.decode()
+    assert 'data-testid="check-in-link"' in grid
+    page = front_desk_client.get(_day_url(setup, day=today.isoformat(), view="list")).content.decode()
+    assert 'data-testid="check-in-list"' in page and "Blocked time" not in page
+    assert page.index(f'data-appointment="{earlier.pk}"') < page.index(f'data-appointment="{later.pk}"')
+    assert page.count("mc-check-in") == 2  # the big button, one per patient
+    response = front_desk_client.post(
+        reverse("appointment_action", args=[earlier.pk]),
+        {"action": "check_in", "revision": earlier.revision, "layout": "list"},
+        **HTMX,
+    )
+    assert response.status_code == 200 and "Checked in" in response.content.decode()
+    # Tomorrow's grid has no check-in shortcut.
+    assert 'data-testid="check-in-link"' not in front_desk_client.get(_day_url(setup)).content.decode()
+
+
+def test_htmx_check_in_returns_the_card_not_a_redirect(front_desk_client: Client, setup) -> None:
+    appointment = _appointment(setup)
+    response = front_desk_client.post(
+        reverse("appointment_action", args=[appointment.pk]),
+        {"action": "check_in", "revision": appointment.revision},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    card = response.content.decode()
+    assert card.lstrip().startswith("<li") and f'data-appointment="{appointment.pk}"' in card
+    assert 'data-status="checked_in"' in card and "<html" not in card
+    appointment.refresh_from_db()
+    assert appointment.status == "checked_in"
+    assert appointment.changes.filter(action="checked_in").count() == 1
+
+
+def test_htmx_move_into_a_taken_slot_answers_409_inside_the_card(front_desk_client: Client, setup) -> None:
+    _appointment(setup, hour=10)
+    other = _appointment(setup, hour=15, patient=PatientFactory(created_by=setup["doctor"]))
+    url = reverse("appointment_action", args=[other.pk])
+    data = {"action": "move", "day": setup["day"].isoformat(), "start": "10:30", "revision": other.revision}
+    response = front_desk_client.post(url, data, **HTMX)
+    assert response.status_code == 409
+    card = response.content.decode()
+    assert "just taken" in card and 'data-testid="card-error"' in card and f'data-appointment="{other.pk}"' in card
+    assert 'data-testid="alternatives"' in card
+    other.refresh_from_db()
+    assert timezone.localtime(other.starts_at, PARIS).hour == 15
+    # One of the proposed free starts moves it.
+    alternative = f"{setup['day'].isoformat()}T11:00"
+    assert f'value="{alternative}"' in card
+    moved = front_desk_client.post(
+        url, {"action": "move", "alternative": alternative, "revision": other.revision}, **HTMX
+    )
+    assert moved.status_code == 200
+    other.refresh_from_db()
+    assert timezone.localtime(other.starts_at, PARIS).strftime("%H:%M") == "11:00"
+
+
+def test_htmx_move_to_another_day_says_where_it_went(front_desk_client: Client, setup) -> None:
+    appointment = _appointment(setup)
+    new_day = setup["day"] + timedelta(days=2)
+    response = front_desk_client.post(
+        reverse("appointment_action", args=[appointment.pk]),
+        {
+            "action": "move",
+            "day": new_day.isoformat(),
+            "start": "09:15",
+            "revision": appointment.revision,
+            "reason": "patient asked",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 200
+    card = response.content.decode()
+    assert "moved to" in card and "09:15" in card and f"day={new_day.isoformat()}" in card
+    change = appointment.changes.get(action="moved")
+    assert change.reason == "patient asked" and change.from_starts_at == _at(setup["day"], 10)
+
+
+def test_htmx_refusals_keep_the_card_with_the_reason(front_desk_client: Client, setup) -> None:
+    appointment = _appointment(setup)
+    url = reverse("appointment_action", args=[appointment.pk])
+    no_reason = front_desk_client.post(url, {"action": "cancel", "reason": " ", "revision": 1}, **HTMX)
+    assert no_reason.status_code == 400 and "Say why" in no_reason.content.decode()
+    bad_time = front_desk_client.post(url, {"action": "move", "day": "soon", "start": "", "revision": 1}, **HTMX)
+    assert bad_time.status_code == 400 and "Enter the new day and time" in bad_time.content.decode()
+    unknown = front_desk_client.post(url, {"action": "explode"}, **HTMX)
+    assert unknown.status_code == 400 and "Unknown action" in unknown.content.decode()
+    appointment.refresh_from_db()
+    assert appointment.status == "booked" and appointment.revision == 1
+    # Someone else moved it meanwhile: the stale form is a conflict, the card shows the new state.
+    Appointment.objects.filter(pk=appointment.pk).update(status="cancelled", revision=2, cancel_reason="x")
+    stale = front_desk_client.post(url, {"action": "check_in", "revision": 1}, **HTMX)
+    assert stale.status_code == 409 and 'data-status="cancelled"' in stale.content.decode()
+
+
+def test_cancel_with_a_reason_from_the_card(front_desk_client: Client, setup) -> None:
+    appointment = _appointment(setup)
+    response = front_desk_client.post(
+        reverse("appointment_action", args=[appointment.pk]),
+        {"action": "cancel", "reason": "flu", "revision": 1},
+        **HTMX,
+    )
+    assert response.status_code == 200 and 'data-status="cancelled"' in response.content.decode()
+    assert appointment.changes.get(action="cancelled").reason == "flu"
+
+
+def test_without_htmx_actions_redirect_back(front_desk_client: Client, setup) -> None:
+    appointment = _appointment(setup)
+    page = _day_url(setup, by="room")
+    response = front_desk_client.post(
+        reverse("appointment_action", args=[appointment.pk]),
+        {"action": "check_in", "revision": 1, "next": page},
+    )
+    assert response.status_code == 302 and response.url == page
+    outside = _appointment(setup, hour=16, patient=PatientFactory(created_by=setup["doctor"]))
+    response = front_desk_client.post(
+        reverse("appointment_action", args=[outside.pk]),
+        {"action": "check_in", "revision": 1, "next": "https://evil.example/"},
+    )
+    assert response.status_code == 302 and response.url.startswith(reverse("calendar_day"))
+
+
+def test_appointment_detail_shows_the_history(front_desk_client: Client, setup, front_desk) -> None:
+    from mesoclinic.models import ReadEvent
+    from treatments.models import AppointmentChange
+
+    appointment = _appointment(setup, note="bring the referral letter")
+    AppointmentChange.objects.create(
+        appointment=appointment, by=front_desk, action="booked", to_starts_at=_at(setup["day"], 9)
+    )
+    AppointmentChange.objects.create(
+        appointment=appointment,
+        by=front_desk,
+        action="moved",
+        from_starts_at=_at(setup["day"], 9),
+        to_starts_at=_at(setup["day"], 10),
+        reason="REASON-MARKER",
+    )
+    response = front_desk_client.get(reverse("appointment_detail", args=[appointment.pk]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count('data-testid="change"') == 2
+    assert "Fred Frontdesk" in page and "REASON-MARKER" in page and "moved" in page
+    assert "09:00" in page and "bring the referral letter" in page and "Dr Anne Vidal" in page
+    assert 'data-testid="patient-link"' in page and 'data-testid="move-form"' in page
+    assert ReadEvent.objects.filter(patient_id=setup["patient"].pk, what="appointment", action="view").count() == 1
+
+
+def test_practitioner_sees_no_actions_on_a_colleagues_appointment(practitioner_client: Client, setup) -> None:
+    appointment = _appointment(setup)
+    page = practitioner_client.get(reverse("appointment_detail", args=[appointment.pk])).content.decode()
+    assert "MARCHAND" in page and 'data-testid="move-form"' not in page
+    day = practitioner_client.get(_day_url(setup)).content.decode()
+    assert "MARCHAND" in day and 'data-testid="move-form"' not in day
+
+
+def test_practitioner_acts_on_their_own_appointment(practitioner_client: Client, practitioner, setup) -> None:
+    appointment = _appointment(setup, practitioner=practitioner)
+    assert 'data-testid="move-form"' in practitioner_client.get(_day_url(setup)).content.decode()
+    response = practitioner_client.post(
+        reverse("appointment_action", args=[appointment.pk]), {"action": "check_in", "revision": 1}, **HTMX
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("name", ["calendar_day", "calendar_week", "appointment_detail"])
+@pytest.mark.parametrize("persona", ["front_desk_client", "practitioner_client", "manager_client"])
+def test_every_staff_role_reads_the_calendar_pages(request, setup, name: str, persona: str) -> None:
+    appointment = _appointment(setup)
+    client = request.getfixturevalue(persona)
+    args = [appointment.pk] if name == "appointment_detail" else []
+    assert client.get(reverse(name, args=args)).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["calendar_day", "calendar_week", "appointment_detail", "appointment_action"])
+def test_anonymous_goes_to_login(anonymous_client: Client, setup, name: str) -> None:
+    appointment = _appointment(setup)
+    args = [appointment.pk] if name.startswith("appointment") else []
+    send = anonymous_client.post if name == "appointment_action" else anonymous_client.get
+    response = send(reverse(name, args=args), {"action": "check_in"} if name == "appointment_action" else None)
+    assert response.status_code == 302 and "login" in response.url
+    appointment.refresh_from_db()
+    assert appointment.status == "booked"
+
+
+def test_practitioner_cannot_act_on_a_colleagues_appointment(practitioner_client: Client, setup) -> None:
+    appointment = _appointment(setup)
+    response = practitioner_client.post(
+        reverse("appointment_action", args=[appointment.pk]), {"action": "check_in", "revision": 1}, **HTMX
+    )
+    assert response.status_code == 403
+    appointment.refresh_from_db()
+    assert appointment.status == "booked"
+
+
+def test_the_action_url_refuses_get(front_desk_client: Client, setup) -> None:
+    appointment = _appointment(setup)
+    assert front_desk_client.get(reverse("appointment_action", args=[appointment.pk])).status_code == 405
+    assert front_desk_client.post(reverse("appointment_detail", args=[appointment.pk])).status_code == 405
+
+
+def test_unknown_appointment_is_404(front_desk_client: Client, setup) -> None:
+    assert front_desk_client.get(reverse("appointment_detail", args=[999999])).status_code == 404
+    assert (
+        front_desk_client.post(reverse("appointment_action", args=[999999]), {"action": "check_in"}).status_code == 404
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["day=9999-12-31", "day=0001-01-01", "location=99999999999999999999999", "by=room&view=list&day=x"],
+)
+def test_day_view_shrugs_off_bad_parameters(front_desk_client: Client, setup, query: str) -> None:
+    assert front_desk_client.get(reverse("calendar_day") + "?" + query).status_code == 200
+    assert front_desk_client.get(reverse("calendar_week") + "?" + query.replace("day=", "week=")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"day": "9999-12-31", "start": "23:00", "revision": "1"},
+        {"day": "2030-01-01", "start": "25:00", "revision": "1"},
+        {"day": "2030-01-01", "start": "10:00", "revision": "99999999999999999999"},
+    ],
+)
+def test_move_refuses_impossible_input_without_a_500(front_desk_client: Client, setup, data: dict) -> None:
+    appointment = _appointment(setup)
+    url = reverse("appointment_action", args=[appointment.pk])
+    response = front_desk_client.post(url, {"action": "move", **data}, **HTMX)
+    assert response.status_code == 400 and "Enter the new day and time" in response.content.decode()
+    appointment.refresh_from_db()
+    assert appointment.revision == 1
+
+
+@pytest.mark.parametrize("changes", [1, 30])
+def test_appointment_detail_query_count_is_constant(front_desk_client: Client, setup, front_desk, changes) -> None:
+    from treatments.models import AppointmentChange
+
+    appointment = _appointment(setup)
+    AppointmentChange.objects.bulk_create(
+        AppointmentChange(appointment=appointment, by=front_desk, action="moved", reason=f"r{n}")
+        for n in range(changes)
+    )
+    url = reverse("appointment_detail", args=[appointment.pk])
+    front_desk_client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        response = front_desk_client.get(url)
+    assert response.content.decode().count('data-testid="change"') == changes
+    assert len(ctx.captured_queries) == 6
+
+
+def test_booking_form_names_the_patient_and_their_no_shows(front_desk_client: Client, setup) -> None:
+    from mesoclinic.models import ReadEvent
+
+    patient = setup["patient"]
+    for days in (3, 10):
+        start = timezone.now() - timedelta(days=days)
+        Appointment.objects.create(
+            location=setup["location"],
+            practitioner=setup["doctor"],
+            patient=patient,
+            kind="treatment",
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            status="no_show",
+            created_by=setup["doctor"],
+        )
+    page = front_desk_client.get(reverse("appointment_new") + f"?patient={patient.pk}").content.decode()
+    assert "MARCHAND" in page and 'data-testid="attendance-warning"' in page
+    assert ReadEvent.objects.filter(patient_id=patient.pk, what="booking form").exists()
+    unknown = front_desk_client.get(reverse("appointment_new") + "?patient=99999999999999999999")
+    assert unknown.status_code == 200

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from aftercare.booking_messages import appointment_message_queue
 from mesoclinic.access import Role, has_role
 from mesoclinic.models import Location, Room, User
 from patients.models import Patient
@@ -124,11 +125,6 @@ def _history(
     reason: str = "",
     from_starts_at: datetime | None = None,
 ) -> None:
-    try:  # TEMPORARY until aftercare.booking_messages lands
-        from aftercare.booking_messages import appointment_message_queue
-    except ImportError:
-        appointment_message_queue = None
-
     AppointmentChange.objects.create(
         appointment=appointment,
         by=by,
@@ -137,7 +133,7 @@ def _history(
         to_starts_at=appointment.starts_at,
         reason=reason.strip()[:300],
     )
-    if appointment_message_queue and action in {AppointmentChange.Action.BOOKED, AppointmentChange.Action.MOVED, AppointmentChange.Action.CANCELLED}:
+    if action in {AppointmentChange.Action.BOOKED, AppointmentChange.Action.MOVED, AppointmentChange.Action.CANCELLED}:
         # The patient's message is an outbox row in this same transaction: a rolled-back
         # booking leaves no message, a committed one exactly one.
         appointment_message_queue(appointment=appointment, action=action)

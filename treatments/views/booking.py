@@ -1,27 +1,43 @@
-"""The calendar: front desk and managers book; practitioners see it and book their own."""
+"""The calendar: front desk and managers book; practitioners see it and book their own.
+
+Calendar pages show who comes for what (names and appointment kinds), never clinical
+notes: the team note is only on an appointment's own page. Times are shown in the
+location's time zone, whatever the server's.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mesoclinic.access import Role, has_role, patient_access, staff_required
 from mesoclinic.forms import form_add_validation_error
-from mesoclinic.models import Location
+from mesoclinic.models import Location, Room, User
+from patients.models import Patient
 from treatments.forms.booking import BookingForm, practitioners
 from treatments.models import Appointment, TreatmentPlan
+from treatments.selectors_booking import patient_attendance
 from treatments.services import booking as services
 
 BOOKERS = (Role.FRONT_DESK, Role.MANAGER)
+ACTIONS = ("check_in", "no_show", "move", "cancel")
+LAYOUTS = ("grid", "list", "detail")
 
 
 def _location(request: HttpRequest) -> Location:
@@ -35,56 +51,189 @@ def _location(request: HttpRequest) -> Location:
     return locations.filter(pk=default).first() or get_object_or_404(locations[:1])
 
 
-def _day(request: HttpRequest) -> date:
+def _parse_day(text: str) -> date | None:
+    """A day typed or linked; None for nonsense and for years no clinic books (9999-12-31
+    would overflow the day-after arithmetic)."""
     try:
-        return date.fromisoformat(request.GET.get("day", ""))
+        day = date.fromisoformat(text)
     except ValueError:
-        return timezone.localdate()
+        return None
+    return day if 1900 <= day.year <= 2999 else None
+
+
+def _day(request: HttpRequest, parameter: str = "day", *, zone: ZoneInfo | None = None) -> date:
+    return _parse_day(request.GET.get(parameter, "")) or timezone.localdate(timezone=zone)
+
+
+def _by(request: HttpRequest) -> str:
+    return "room" if request.GET.get("by") == "room" else "practitioner"
+
+
+def _may_act(user: User, appointment: Appointment) -> bool:
+    """Front desk and managers act on any appointment, a practitioner on their own."""
+    return has_role(user, *BOOKERS) or appointment.practitioner_id == user.pk
+
+
+def _card_flags(appointment: Appointment, user: User, now: datetime) -> Appointment:
+    """What the card offers: actions for those allowed, no-show once it has started."""
+    appointment.can_act = _may_act(user, appointment)
+    appointment.has_started = appointment.starts_at <= now
+    return appointment
+
+
+def _calendar_appointments() -> QuerySet[Appointment]:
+    """What a calendar card shows, in one query: names, kinds, times, never the note."""
+    return (
+        Appointment.objects.select_related("patient", "practitioner", "room")
+        .only(
+            "id",
+            "location_id",
+            "kind",
+            "status",
+            "starts_at",
+            "ends_at",
+            "revision",
+            "patient__id",
+            "patient__first_name",
+            "patient__last_name",
+            "practitioner__id",
+            "practitioner__full_name",
+            "practitioner__email",
+            "room__id",
+            "room__name",
+        )
+        .order_by("starts_at", "pk")
+    )
+
+
+def _lanes(
+    location: Location, by: str, appointments: list[Appointment]
+) -> tuple[list[dict[str, Any]], Callable[[Appointment], int | None]]:
+    """The columns (day view) or rows (week view): every active practitioner, or every
+    room of the location, plus whoever or whatever has an appointment without being in
+    that list (a manager who treats, a room since closed, no room at all)."""
+    lanes: list[dict[str, Any]] = []
+    if by == "room":
+        rooms = list(Room.objects.filter(location=location, is_active=True).order_by("name"))
+        known = {room.pk for room in rooms}
+        for appointment in appointments:
+            if appointment.room_id is not None and appointment.room_id not in known:
+                rooms.append(appointment.room)
+                known.add(appointment.room_id)
+        lanes = [{"key": room.pk, "label": room.name} for room in rooms]
+        if any(appointment.room_id is None for appointment in appointments):
+            lanes.append({"key": None, "label": _("No room")})
+        return lanes, lambda appointment: appointment.room_id
+    people = list(practitioners())
+    known = {person.pk for person in people}
+    for appointment in appointments:
+        if appointment.practitioner_id not in known:
+            people.append(appointment.practitioner)
+            known.add(appointment.practitioner_id)
+    lanes = [{"key": person.pk, "label": str(person)} for person in people]
+    return lanes, lambda appointment: appointment.practitioner_id
+
+
+def _query(**parameters: object) -> str:
+    return "?" + urlencode({key: value for key, value in parameters.items() if value not in (None, "")})
+
+
+def _nav(
+    request: HttpRequest, *, location: Location, mode: str, by: str, day: date, step: timedelta, view: str = ""
+) -> dict[str, Any]:
+    """Links of the shared calendar header; each keeps the other choices as they are."""
+    day_url, week_url = reverse("calendar_day"), reverse("calendar_week")
+    here = day_url if mode == "day" else week_url
+    key = "day" if mode == "day" else "week"
+    return {
+        "mode": mode,
+        "by": by,
+        "view": view,
+        "location": location,
+        "locations": Location.objects.filter(is_active=True).order_by("name"),
+        "date_parameter": key,
+        "date_value": day.isoformat(),
+        "previous_url": here + _query(location=location.pk, by=by, view=view, **{key: (day - step).isoformat()}),
+        "next_url": here + _query(location=location.pk, by=by, view=view, **{key: (day + step).isoformat()}),
+        "today_url": here + _query(location=location.pk, by=by, view=view),
+        "day_url": day_url + _query(location=location.pk, by=by, day=day.isoformat()),
+        "week_url": week_url + _query(location=location.pk, by=by, week=day.isoformat()),
+        "by_practitioner_url": here + _query(location=location.pk, view=view, **{key: day.isoformat()}),
+        "by_room_url": here + _query(location=location.pk, by="room", view=view, **{key: day.isoformat()}),
+        "grid_url": day_url + _query(location=location.pk, by=by, day=day.isoformat()),
+        "list_url": day_url + _query(location=location.pk, by=by, day=day.isoformat(), view="list"),
+        "can_book": has_role(request.user, *BOOKERS, Role.PRACTITIONER),
+    }
 
 
 @require_GET
 @staff_required
 def calendar_day(request: HttpRequest) -> HttpResponse:
     location = _location(request)
-    day = _day(request)
     zone = ZoneInfo(location.time_zone)
+    day = _day(request, zone=zone)
+    by = _by(request)
+    view = "list" if request.GET.get("view") == "list" else ""
     start = datetime.combine(day, time.min, tzinfo=zone)
-    appointments = list(
-        Appointment.objects.filter(location=location, starts_at__gte=start, starts_at__lt=start + timedelta(days=1))
-        .select_related("patient", "practitioner", "room")
-        .only(
-            "id",
-            "kind",
-            "status",
-            "starts_at",
-            "ends_at",
-            "revision",
-            "note",
-            "patient__id",
-            "patient__first_name",
-            "patient__last_name",
-            "practitioner__id",
-            "practitioner__full_name",
-            "room__id",
-            "room__name",
-        )
-        .order_by("starts_at")
-    )
-    columns = [
-        {"practitioner": p, "appointments": [a for a in appointments if a.practitioner_id == p.pk]}
-        for p in practitioners()
-    ]
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    appointments = list(_calendar_appointments().filter(location=location, starts_at__gte=start, starts_at__lt=end))
+    now = timezone.now()
+    for appointment in appointments:
+        _card_flags(appointment, request.user, now)
+    columns: list[dict[str, Any]] = []
+    if view != "list":
+        columns, key = _lanes(location, by, appointments)
+        grouped: dict[int | None, list[Appointment]] = defaultdict(list)
+        for appointment in appointments:
+            grouped[key(appointment)].append(appointment)
+        for column in columns:
+            column["appointments"] = grouped.get(column["key"], [])
     context = {
-        "location": location,
-        "locations": Location.objects.filter(is_active=True).order_by("name"),
+        **_nav(request, location=location, mode="day", by=by, day=day, step=timedelta(days=1), view=view),
         "day": day,
-        "previous_day": day - timedelta(days=1),
-        "next_day": day + timedelta(days=1),
+        "is_today": day == timezone.localdate(timezone=zone),
         "columns": columns,
-        "can_book": has_role(request.user, *BOOKERS, Role.PRACTITIONER),
-        "can_manage": has_role(request.user, *BOOKERS),
+        # The check-in list: the patients expected, in time order (blocked time has nobody).
+        "arrivals": [a for a in appointments if a.kind != Appointment.Kind.BLOCKED] if view == "list" else [],
+        "waiting": sum(1 for a in appointments if a.status == Appointment.Status.BOOKED and a.patient_id),
+        "return_url": request.get_full_path(),
+        "layout": view or "grid",
     }
-    return render(request, "treatments/calendar_day.html", context)
+    with timezone.override(zone):
+        return render(request, "treatments/calendar_day.html", context)
+
+
+@require_GET
+@staff_required
+def calendar_week(request: HttpRequest) -> HttpResponse:
+    location = _location(request)
+    zone = ZoneInfo(location.time_zone)
+    any_day = _day(request, "week", zone=zone)
+    monday = any_day - timedelta(days=any_day.weekday())
+    days = [monday + timedelta(days=n) for n in range(7)]
+    by = _by(request)
+    start = datetime.combine(monday, time.min, tzinfo=zone)
+    end = datetime.combine(monday + timedelta(days=7), time.min, tzinfo=zone)
+    appointments = list(_calendar_appointments().filter(location=location, starts_at__gte=start, starts_at__lt=end))
+    rows, key = _lanes(location, by, appointments)
+    cells: dict[tuple[int | None, date], list[Appointment]] = defaultdict(list)
+    for appointment in appointments:
+        cells[(key(appointment), appointment.starts_at.astimezone(zone).date())].append(appointment)
+    for row in rows:
+        row["cells"] = [cells.get((row["key"], day), []) for day in days]
+    context = {
+        **_nav(request, location=location, mode="week", by=by, day=monday, step=timedelta(days=7)),
+        "monday": monday,
+        "sunday": days[-1],
+        "days": [
+            {"day": day, "url": reverse("calendar_day") + _query(location=location.pk, by=by, day=day.isoformat())}
+            for day in days
+        ],
+        "rows": rows,
+        "today": timezone.localdate(timezone=zone),
+    }
+    with timezone.override(zone):
+        return render(request, "treatments/calendar_week.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -93,7 +242,7 @@ def appointment_new(request: HttpRequest) -> HttpResponse:
     initial = {
         "patient": request.GET.get("patient"),
         "day": request.GET.get("day") or timezone.localdate(),
-        "location": getattr(request.user, "default_location_id", None),
+        "location": request.GET.get("location") or getattr(request.user, "default_location_id", None),
         "practitioner": request.user.pk if has_role(request.user, Role.PRACTITIONER) else None,
     }
     data = request.POST.copy() if request.method == "POST" else None
@@ -141,69 +290,167 @@ def appointment_new(request: HttpRequest) -> HttpResponse:
 
 
 def _plan_suggestions(request: HttpRequest, form: BookingForm) -> dict[str, object]:
-    """For a patient with a consented or active plan: the next session's free slots."""
+    """The chosen patient (name, attendance) and, with a consented or active plan, the
+    next session's free slots."""
     number = form.data.get("patient") or form.initial.get("patient")
-    if not number or not str(number).isdigit():
+    if not number or not str(number).isdigit() or int(number) > 2**62:
         return {}
+    patient = Patient.objects.filter(pk=int(number)).only("id", "first_name", "last_name", "status").first()
+    if patient is None:
+        return {}
+    patient_access(request, patient_id=patient.pk, clinical=False, what="booking form")
+    context: dict[str, object] = {"patient": patient, "attendance": patient_attendance(patient.pk)}
     plan = (
-        TreatmentPlan.objects.filter(patient_id=int(number), status__in=["consented", "active"])
+        TreatmentPlan.objects.filter(patient_id=patient.pk, status__in=["consented", "active"])
         .select_related("practitioner")
         .order_by("-created_at")
         .first()
     )
     if plan is None:
-        return {}
+        return context
     location = _location(request)
     return {
+        **context,
         "plan": plan,
         "plan_location": location,
         "plan_slots": services.plan_next_slots(plan=plan, location=location),
     }
 
 
-@require_POST
+@require_GET
 @staff_required
-def appointment_action(request: HttpRequest, appointment_id: int) -> HttpResponse:
-    appointment = get_object_or_404(Appointment.objects.select_related("location"), pk=appointment_id)
-    if not has_role(request.user, *BOOKERS) and appointment.practitioner_id != request.user.pk:
-        raise PermissionDenied
-    action = request.POST.get("action")
+def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    appointment = get_object_or_404(
+        Appointment.objects.select_related("location", "practitioner", "room", "patient", "created_by"),
+        pk=appointment_id,
+    )
+    if appointment.patient_id:
+        patient_access(request, patient_id=appointment.patient_id, clinical=False, what="appointment", action="view")
+    _card_flags(appointment, request.user, timezone.now())
+    zone = ZoneInfo(appointment.location.time_zone)
+    context = {
+        "a": appointment,
+        "changes": list(appointment.changes.select_related("by").order_by("at", "pk")),
+        "layout": "detail",
+        "return_url": request.get_full_path(),
+    }
+    with timezone.override(zone):
+        context["day_url"] = reverse("calendar_day") + _query(
+            location=appointment.location_id, day=timezone.localdate(appointment.starts_at).isoformat()
+        )
+        return render(request, "treatments/appointment_detail.html", context)
+
+
+@dataclass
+class _Outcome:
+    """What an action on a calendar card led to, for the card or the flash message."""
+
+    message: str = ""
+    error: str = ""
+    status: int = 200
+    alternatives: list[datetime] = field(default_factory=list)
+    moved_away: bool = False
+
+
+def _move(request: HttpRequest, appointment: Appointment) -> _Outcome:
+    post = request.POST
+    day_text, start_text = post.get("day", ""), post.get("start", "")
+    if "T" in post.get("alternative", ""):
+        # One of the free starts proposed after a refused move: it sets both day and time.
+        day_text, start_text = post["alternative"].split("T", 1)
+    new_day = _parse_day(day_text)
+    try:
+        if new_day is None:
+            raise ValueError(day_text)
+        new_start = datetime.combine(new_day, time.fromisoformat(start_text), tzinfo=timezone.get_current_timezone())
+        revision = int(post.get("revision", ""))
+        if not 0 < revision < 2**31:
+            raise ValueError(revision)
+    except ValueError:
+        return _Outcome(error=_("Enter the new day and time."), status=400)
+    previous_day = timezone.localdate(appointment.starts_at)
+    moved = services.appointment_reschedule(
+        appointment=appointment,
+        starts_at=new_start,
+        by=request.user,
+        revision=revision,
+        reason=post.get("reason", ""),
+    )
+    at = timezone.localtime(moved.starts_at)
+    return _Outcome(
+        message=_("Moved to %(at)s.") % {"at": at.strftime("%d/%m %H:%M")}, moved_away=at.date() != previous_day
+    )
+
+
+def _act(request: HttpRequest, appointment: Appointment, action: str) -> _Outcome:
+    seen = request.POST.get("revision", "")
+    # Refused because the appointment changed under the user (409) or because of what
+    # they typed (400): the card then shows the appointment as it now is.
+    conflict = appointment.status != Appointment.Status.BOOKED or (seen.isdigit() and int(seen) != appointment.revision)
     try:
         if action == "check_in":
             services.appointment_check_in(appointment=appointment, by=request.user)
-        elif action == "no_show":
+            return _Outcome(message=_("Checked in."))
+        if action == "no_show":
             services.appointment_no_show(appointment=appointment, by=request.user)
-        elif action == "move":
-            zone = ZoneInfo(appointment.location.time_zone)
-            try:
-                new_start = datetime.combine(
-                    date.fromisoformat(request.POST.get("day", "")),
-                    time.fromisoformat(request.POST.get("start", "")),
-                    tzinfo=zone,
-                )
-                revision = int(request.POST.get("revision", ""))
-            except ValueError:
-                messages.error(request, _("Enter the new day and time."))
-            else:
-                moved = services.appointment_reschedule(
-                    appointment=appointment, starts_at=new_start, by=request.user, revision=revision
-                )
-                messages.success(
-                    request, _("Moved to %(at)s.") % {"at": timezone.localtime(moved.starts_at).strftime("%d/%m %H:%M")}
-                )
-                appointment = moved
-        elif action == "cancel":
+            return _Outcome(message=_("Marked as a no-show."))
+        if action == "cancel":
             services.appointment_cancel(appointment=appointment, by=request.user, reason=request.POST.get("reason", ""))
-        else:
-            messages.error(request, _("Unknown action."))
+            return _Outcome(message=_("Cancelled."))
+        if action == "move":
+            return _move(request, appointment)
+        return _Outcome(error=_("Unknown action."), status=400)
     except services.SlotTaken as taken:
-        free = ", ".join(timezone.localtime(a).strftime("%d/%m %H:%M") for a in taken.alternatives)
-        messages.error(request, f"{taken.messages[0]} {_('Free nearby:')} {free}")
+        return _Outcome(error=taken.messages[0], status=409, alternatives=taken.alternatives)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        return _Outcome(error=" ".join(error.messages), status=409 if conflict else 400)
+
+
+def _next_url(request: HttpRequest) -> str:
+    wanted = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return wanted if safe and wanted.startswith("/") else ""
+
+
+@require_POST
+@staff_required
+def appointment_action(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    appointment = get_object_or_404(
+        Appointment.objects.select_related("location", "practitioner", "room", "patient"), pk=appointment_id
+    )
+    if not _may_act(request.user, appointment):
+        raise PermissionDenied
+    action = request.POST.get("action", "")
     if appointment.patient_id:
-        patient_access(
-            request, patient_id=appointment.patient_id, clinical=False, what=f"appointment {action}", action="edit"
-        )
-    day = timezone.localtime(appointment.starts_at).date()
-    return redirect(reverse("calendar_day") + f"?location={appointment.location_id}&day={day}")
+        what = f"appointment {action}" if action in ACTIONS else "appointment"
+        patient_access(request, patient_id=appointment.patient_id, clinical=False, what=what, action="edit")
+    zone = ZoneInfo(appointment.location.time_zone)
+    next_url = _next_url(request)
+    with timezone.override(zone):
+        outcome = _act(request, appointment, action)
+        if request.htmx:
+            card = _card_flags(_calendar_appointments().get(pk=appointment.pk), request.user, timezone.now())
+            layout = request.POST.get("layout", "grid")
+            context = {
+                "a": card,
+                "layout": layout if layout in LAYOUTS else "grid",
+                "by": "room" if request.POST.get("by") == "room" else "practitioner",
+                "return_url": next_url,
+                "card_message": outcome.message,
+                "card_error": outcome.error,
+                "alternatives": outcome.alternatives,
+                "moved_away": outcome.moved_away,
+            }
+            return render(request, "treatments/_appointment.html", context, status=outcome.status)
+        if outcome.error:
+            free = ", ".join(timezone.localtime(start).strftime("%d/%m %H:%M") for start in outcome.alternatives)
+            messages.error(request, f"{outcome.error} {_('Free nearby:')} {free}" if free else outcome.error)
+        else:
+            messages.success(request, outcome.message)
+        if next_url and not (outcome.moved_away and request.POST.get("layout") != "detail"):
+            return redirect(next_url)
+        appointment.refresh_from_db(fields=["starts_at"])
+        day = timezone.localdate(appointment.starts_at)
+    return redirect(reverse("calendar_day") + _query(location=appointment.location_id, day=day.isoformat()))
