@@ -33,6 +33,9 @@ urlpatterns = [
     path("manage/staff/<int:user_id>/password-link/", views.staff_password_link, name="staff_password_link"),
     path("patients/", include("patients.urls")),
     path("treatments/", include("treatments.urls")),
+    path("messages/", include("aftercare.urls_staff")),
+    # Patients' links (no account): short, so that they survive being copied by hand.
+    path("p/", include("aftercare.urls_patient")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path(settings.ADMIN_URL, admin.site.urls),

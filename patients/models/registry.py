@@ -60,6 +60,9 @@ class Patient(models.Model):
         help_text=_("Confirmations, reminders, aftercare instructions and check-ins."),
     )
     marketing_opt_in = models.BooleanField(_("news and offers by email"), default=False)
+    # The patient asked for no email at all, clinical-safety messages included (recorded
+    # with when; the clinic then phones for anything that matters).
+    email_withdrawn_at = models.DateTimeField(_("all email withdrawn on"), null=True, blank=True)
     marketing_opt_in_at = models.DateTimeField(_("news and offers accepted on"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
     archived_at = models.DateTimeField(null=True, blank=True)

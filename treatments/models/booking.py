@@ -55,6 +55,8 @@ class Appointment(models.Model):
     note = models.CharField(_("note for the team"), max_length=300, blank=True)
     cancel_reason = models.CharField(_("reason"), max_length=300, blank=True)
     cancelled_late = models.BooleanField(default=False)
+    # The patient confirmed through the link in their reminder or confirmation email.
+    patient_confirmed_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     revision = models.PositiveIntegerField(default=1)
