@@ -49,7 +49,11 @@ test: venv-dev lint messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv-dev
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/pdf_bench.py
+
+# Needs DATABASE_URL pointing at a database seeded by `manage.py bench_seed_calendar`.
+bench-calendar: venv-dev
+	$(BIN)/python bench/calendar_bench.py
 
 clean-var:
 	-$(BIN)/python manage.py embedded_pg stop

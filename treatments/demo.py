@@ -1,4 +1,4 @@
-"""Demo plans and sessions for `make run`: every lifecycle state, with real lots (idempotent)."""
+"""Demo plans and sessions for `make run`: every lifecycle state, with real lots."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from django.utils import timezone
 
 from mesoclinic.models import User
 from patients.models import Patient
-from treatments.models import Lot, ProtocolTemplate, TreatmentPlan
+from treatments.models import (
+    Lot,
+    ProtocolTemplate,
+    TreatmentPlan,
+)
 from treatments.services.plans import AreaInput, plan_create, plan_save, plan_transition
 from treatments.services.safety import plan_safety_check
 from treatments.services.sessions import LotInput, SessionAreaInput, session_record
@@ -157,3 +161,6 @@ def _demo_side_effects(patient: Patient, practitioner: User) -> None:
         description="The lower abdomen feels swollen and tender.",
         session=session,
     )
+
+
+# --- The calendar: hours, a closure, a leave week and six weeks of appointments ----------
