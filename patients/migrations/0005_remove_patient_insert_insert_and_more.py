@@ -6,36 +6,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0004_remove_clinicalphoto_insert_insert_and_more'),
+        ("patients", "0004_remove_clinicalphoto_insert_insert_and_more"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='patient',
-            name='insert_insert',
+            model_name="patient",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='patient',
-            name='update_update',
+            model_name="patient",
+            name="update_update",
         ),
         migrations.AddField(
-            model_name='patient',
-            name='email_withdrawn_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='all email withdrawn on'),
+            model_name="patient",
+            name="email_withdrawn_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="all email withdrawn on"),
         ),
         migrations.AddField(
-            model_name='patientevent',
-            name='email_withdrawn_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='all email withdrawn on'),
+            model_name="patientevent",
+            name="email_withdrawn_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="all email withdrawn on"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patient',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "patients_patientevent" ("address_line", "archived_at", "archived_reason", "birth_date", "city", "country", "created_at", "created_by_id", "email", "email_transactional", "email_withdrawn_at", "emergency_contact_name", "emergency_contact_phone", "first_name", "id", "last_name", "marketing_opt_in", "marketing_opt_in_at", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone", "postal_code", "preferred_language", "sex", "status") VALUES (NEW."address_line", NEW."archived_at", NEW."archived_reason", NEW."birth_date", NEW."city", NEW."country", NEW."created_at", NEW."created_by_id", NEW."email", NEW."email_transactional", NEW."email_withdrawn_at", NEW."emergency_contact_name", NEW."emergency_contact_phone", NEW."first_name", NEW."id", NEW."last_name", NEW."marketing_opt_in", NEW."marketing_opt_in_at", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."phone", NEW."postal_code", NEW."preferred_language", NEW."sex", NEW."status"); RETURN NULL;', hash='8e78840edc45d4dbebeb61d46b97d05d309ce542', operation='INSERT', pgid='pgtrigger_insert_insert_62165', table='patients_patient', when='AFTER')),
+            model_name="patient",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "patients_patientevent" ("address_line", "archived_at", "archived_reason", "birth_date", "city", "country", "created_at", "created_by_id", "email", "email_transactional", "email_withdrawn_at", "emergency_contact_name", "emergency_contact_phone", "first_name", "id", "last_name", "marketing_opt_in", "marketing_opt_in_at", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone", "postal_code", "preferred_language", "sex", "status") VALUES (NEW."address_line", NEW."archived_at", NEW."archived_reason", NEW."birth_date", NEW."city", NEW."country", NEW."created_at", NEW."created_by_id", NEW."email", NEW."email_transactional", NEW."email_withdrawn_at", NEW."emergency_contact_name", NEW."emergency_contact_phone", NEW."first_name", NEW."id", NEW."last_name", NEW."marketing_opt_in", NEW."marketing_opt_in_at", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."phone", NEW."postal_code", NEW."preferred_language", NEW."sex", NEW."status"); RETURN NULL;',
+                    hash="8e78840edc45d4dbebeb61d46b97d05d309ce542",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_62165",
+                    table="patients_patient",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='patient',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."address_line" IS DISTINCT FROM (NEW."address_line") OR OLD."archived_at" IS DISTINCT FROM (NEW."archived_at") OR OLD."archived_reason" IS DISTINCT FROM (NEW."archived_reason") OR OLD."birth_date" IS DISTINCT FROM (NEW."birth_date") OR OLD."city" IS DISTINCT FROM (NEW."city") OR OLD."country" IS DISTINCT FROM (NEW."country") OR OLD."created_at" IS DISTINCT FROM (NEW."created_at") OR OLD."created_by_id" IS DISTINCT FROM (NEW."created_by_id") OR OLD."email" IS DISTINCT FROM (NEW."email") OR OLD."email_transactional" IS DISTINCT FROM (NEW."email_transactional") OR OLD."email_withdrawn_at" IS DISTINCT FROM (NEW."email_withdrawn_at") OR OLD."emergency_contact_name" IS DISTINCT FROM (NEW."emergency_contact_name") OR OLD."emergency_contact_phone" IS DISTINCT FROM (NEW."emergency_contact_phone") OR OLD."first_name" IS DISTINCT FROM (NEW."first_name") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."last_name" IS DISTINCT FROM (NEW."last_name") OR OLD."marketing_opt_in" IS DISTINCT FROM (NEW."marketing_opt_in") OR OLD."marketing_opt_in_at" IS DISTINCT FROM (NEW."marketing_opt_in_at") OR OLD."phone" IS DISTINCT FROM (NEW."phone") OR OLD."postal_code" IS DISTINCT FROM (NEW."postal_code") OR OLD."preferred_language" IS DISTINCT FROM (NEW."preferred_language") OR OLD."sex" IS DISTINCT FROM (NEW."sex") OR OLD."status" IS DISTINCT FROM (NEW."status"))', func='INSERT INTO "patients_patientevent" ("address_line", "archived_at", "archived_reason", "birth_date", "city", "country", "created_at", "created_by_id", "email", "email_transactional", "email_withdrawn_at", "emergency_contact_name", "emergency_contact_phone", "first_name", "id", "last_name", "marketing_opt_in", "marketing_opt_in_at", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone", "postal_code", "preferred_language", "sex", "status") VALUES (NEW."address_line", NEW."archived_at", NEW."archived_reason", NEW."birth_date", NEW."city", NEW."country", NEW."created_at", NEW."created_by_id", NEW."email", NEW."email_transactional", NEW."email_withdrawn_at", NEW."emergency_contact_name", NEW."emergency_contact_phone", NEW."first_name", NEW."id", NEW."last_name", NEW."marketing_opt_in", NEW."marketing_opt_in_at", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."phone", NEW."postal_code", NEW."preferred_language", NEW."sex", NEW."status"); RETURN NULL;', hash='ff564cfe0aa5d27782c7acd20689bc085e07305a', operation='UPDATE', pgid='pgtrigger_update_update_546ce', table='patients_patient', when='AFTER')),
+            model_name="patient",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."address_line" IS DISTINCT FROM (NEW."address_line") OR OLD."archived_at" IS DISTINCT FROM (NEW."archived_at") OR OLD."archived_reason" IS DISTINCT FROM (NEW."archived_reason") OR OLD."birth_date" IS DISTINCT FROM (NEW."birth_date") OR OLD."city" IS DISTINCT FROM (NEW."city") OR OLD."country" IS DISTINCT FROM (NEW."country") OR OLD."created_at" IS DISTINCT FROM (NEW."created_at") OR OLD."created_by_id" IS DISTINCT FROM (NEW."created_by_id") OR OLD."email" IS DISTINCT FROM (NEW."email") OR OLD."email_transactional" IS DISTINCT FROM (NEW."email_transactional") OR OLD."email_withdrawn_at" IS DISTINCT FROM (NEW."email_withdrawn_at") OR OLD."emergency_contact_name" IS DISTINCT FROM (NEW."emergency_contact_name") OR OLD."emergency_contact_phone" IS DISTINCT FROM (NEW."emergency_contact_phone") OR OLD."first_name" IS DISTINCT FROM (NEW."first_name") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."last_name" IS DISTINCT FROM (NEW."last_name") OR OLD."marketing_opt_in" IS DISTINCT FROM (NEW."marketing_opt_in") OR OLD."marketing_opt_in_at" IS DISTINCT FROM (NEW."marketing_opt_in_at") OR OLD."phone" IS DISTINCT FROM (NEW."phone") OR OLD."postal_code" IS DISTINCT FROM (NEW."postal_code") OR OLD."preferred_language" IS DISTINCT FROM (NEW."preferred_language") OR OLD."sex" IS DISTINCT FROM (NEW."sex") OR OLD."status" IS DISTINCT FROM (NEW."status"))',
+                    func='INSERT INTO "patients_patientevent" ("address_line", "archived_at", "archived_reason", "birth_date", "city", "country", "created_at", "created_by_id", "email", "email_transactional", "email_withdrawn_at", "emergency_contact_name", "emergency_contact_phone", "first_name", "id", "last_name", "marketing_opt_in", "marketing_opt_in_at", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "phone", "postal_code", "preferred_language", "sex", "status") VALUES (NEW."address_line", NEW."archived_at", NEW."archived_reason", NEW."birth_date", NEW."city", NEW."country", NEW."created_at", NEW."created_by_id", NEW."email", NEW."email_transactional", NEW."email_withdrawn_at", NEW."emergency_contact_name", NEW."emergency_contact_phone", NEW."first_name", NEW."id", NEW."last_name", NEW."marketing_opt_in", NEW."marketing_opt_in_at", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."phone", NEW."postal_code", NEW."preferred_language", NEW."sex", NEW."status"); RETURN NULL;',
+                    hash="ff564cfe0aa5d27782c7acd20689bc085e07305a",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_546ce",
+                    table="patients_patient",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

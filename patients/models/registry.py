@@ -57,7 +57,10 @@ class Patient(models.Model):
     email_transactional = models.BooleanField(
         _("booking and aftercare emails"),
         default=True,
-        help_text=_("Confirmations, reminders, aftercare instructions and check-ins."),
+        help_text=_(
+            "Booking confirmations and reminders. Aftercare and safety messages are sent unless the patient "
+            "withdraws all email."
+        ),
     )
     marketing_opt_in = models.BooleanField(_("news and offers by email"), default=False)
     # The patient asked for no email at all, clinical-safety messages included (recorded

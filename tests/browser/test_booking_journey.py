@@ -104,6 +104,7 @@ def _journey(live_server, page: Page) -> None:
 
     # Move it to the afternoon, with a reason, in place.
     card = page.locator(f"[data-appointment='{booked.pk}']")
+    card.get_by_test_id("more-actions").click()
     card.get_by_text("Move", exact=True).first.click()
     card.get_by_label("New time").fill("15:00")
     card.get_by_label("Reason for moving (optional)").fill("Prefers the afternoon")

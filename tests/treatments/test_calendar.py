@@ -519,11 +519,28 @@ def test_practitioner_sees_no_actions_on_a_colleagues_appointment(practitioner_c
 
 def test_practitioner_acts_on_their_own_appointment(practitioner_client: Client, practitioner, setup) -> None:
     appointment = _appointment(setup, practitioner=practitioner)
-    assert 'data-testid="move-form"' in practitioner_client.get(_day_url(setup)).content.decode()
+    page = practitioner_client.get(_day_url(setup)).content.decode()
+    # The calendar's cards are light; "Move or cancel…" fetches the card with every form.
+    assert 'data-testid="more-actions"' in page and 'data-testid="move-form"' not in page
+    card = practitioner_client.get(
+        reverse("appointment_detail", args=[appointment.pk]) + "?card=grid&next=/treatments/calendar/", **HTMX
+    )
+    assert card.status_code == 200 and 'data-testid="move-form"' in card.content.decode()
+    assert '<html' not in card.content.decode() and 'value="/treatments/calendar/"' in card.content.decode()
     response = practitioner_client.post(
         reverse("appointment_action", args=[appointment.pk]), {"action": "check_in", "revision": 1}, **HTMX
     )
     assert response.status_code == 200
+
+
+def test_many_practitioners_are_shown_eight_columns_at_a_time(front_desk_client: Client, setup) -> None:
+    for n in range(10):
+        UserFactory(role=Role.PRACTITIONER, full_name=f"Dr Zed {n:02d}")
+    page = front_desk_client.get(_day_url(setup)).content.decode()
+    assert page.count('data-testid="column"') == 8 and 'data-testid="lane-pager"' in page
+    second = front_desk_client.get(_day_url(setup) + "&lanes=2").content.decode()
+    assert ">Dr Zed 09</h2>" in second and ">Dr Zed 09</h2>" not in page
+    assert front_desk_client.get(_day_url(setup) + "&lanes=99999").status_code == 200
 
 
 @pytest.mark.parametrize("name", ["calendar_day", "calendar_week", "appointment_detail"])

@@ -221,7 +221,12 @@ def appointment_reschedule(
             updated = Appointment.objects.filter(
                 pk=appointment.pk, revision=revision, status=Appointment.Status.BOOKED
             ).update(
-                starts_at=starts_at, ends_at=starts_at + duration, room=room or appointment.room, revision=revision + 1
+                starts_at=starts_at,
+                ends_at=starts_at + duration,
+                room=room or appointment.room,
+                revision=revision + 1,
+                # The patient confirmed the old time, not this one.
+                patient_confirmed_at=None,
             )
     except IntegrityError as error:
         taken = _slot_taken(
@@ -261,7 +266,8 @@ def _status(
 
 
 @transaction.atomic
-def appointment_cancel(*, appointment: Appointment, by: User, reason: str) -> Appointment:
+def appointment_cancel(*, appointment: Appointment, by: User | None, reason: str) -> Appointment:
+    """Cancel a booked appointment; ``by`` is None when the patient cancels through their link."""
     if not reason.strip():
         raise ValidationError({"reason": _("Say why the appointment is cancelled.")})
     late = appointment.starts_at - timezone.now() < LATE_CANCEL

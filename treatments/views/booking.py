@@ -74,10 +74,29 @@ def _may_act(user: User, appointment: Appointment) -> bool:
     return has_role(user, *BOOKERS) or appointment.practitioner_id == user.pk
 
 
-def _card_flags(appointment: Appointment, user: User, now: datetime) -> Appointment:
+class _CardText:
+    """Labels and addresses every card needs, worked out once per page: a day holds
+    hundreds of cards, and ``get_kind_display`` or ``{% url %}`` per card cost more than
+    the SQL of the whole page (see B4 in docs/benchmarks.md)."""
+
+    def __init__(self) -> None:
+        self.kinds = {value: str(label) for value, label in Appointment.Kind.choices}
+        self.statuses = {value: str(label) for value, label in Appointment.Status.choices}
+        self.detail = reverse("appointment_detail", args=[0]).replace("/0/", "/{}/")
+        self.action = reverse("appointment_action", args=[0]).replace("/0/", "/{}/")
+        self.patient = reverse("patient_detail", args=[0]).replace("/0/", "/{}/")
+
+
+def _card_flags(appointment: Appointment, user: User, now: datetime, text: _CardText | None = None) -> Appointment:
     """What the card offers: actions for those allowed, no-show once it has started."""
+    text = text or _CardText()
     appointment.can_act = _may_act(user, appointment)
     appointment.has_started = appointment.starts_at <= now
+    appointment.kind_label = text.kinds.get(appointment.kind, appointment.kind)
+    appointment.status_label = text.statuses.get(appointment.status, appointment.status)
+    appointment.detail_url = text.detail.format(appointment.pk)
+    appointment.action_url = text.action.format(appointment.pk)
+    appointment.patient_url = text.patient.format(appointment.patient_id) if appointment.patient_id else ""
     return appointment
 
 
@@ -134,6 +153,25 @@ def _lanes(
     return lanes, lambda appointment: appointment.practitioner_id
 
 
+LANES_PER_PAGE = 8
+
+
+def _lane_page(request: HttpRequest, lanes: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A tablet shows a handful of columns: eight practitioners (or rooms) at a time."""
+    pages = max(1, -(-len(lanes) // LANES_PER_PAGE))
+    wanted = request.GET.get("lanes", "1")
+    page = min(int(wanted), pages) if wanted.isdigit() and 0 < len(wanted) < 4 and int(wanted) > 0 else 1
+    first = (page - 1) * LANES_PER_PAGE
+    params = request.GET.copy()
+    links = []
+    for number in range(1, pages + 1):
+        params["lanes"] = str(number)
+        shown = lanes[(number - 1) * LANES_PER_PAGE : number * LANES_PER_PAGE]
+        label = f"{shown[0]['label']} – {shown[-1]['label']}" if shown else str(number)
+        links.append({"url": "?" + params.urlencode(), "label": label, "current": number == page})
+    return lanes[first : first + LANES_PER_PAGE], {"pages": links if pages > 1 else []}
+
+
 def _query(**parameters: object) -> str:
     return "?" + urlencode({key: value for key, value in parameters.items() if value not in (None, "")})
 
@@ -177,12 +215,14 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
     appointments = list(_calendar_appointments().filter(location=location, starts_at__gte=start, starts_at__lt=end))
-    now = timezone.now()
+    now, text = timezone.now(), _CardText()
     for appointment in appointments:
-        _card_flags(appointment, request.user, now)
+        _card_flags(appointment, request.user, now, text)
     columns: list[dict[str, Any]] = []
+    lane_pager: dict[str, Any] = {"pages": []}
     if view != "list":
         columns, key = _lanes(location, by, appointments)
+        columns, lane_pager = _lane_page(request, columns)
         grouped: dict[int | None, list[Appointment]] = defaultdict(list)
         for appointment in appointments:
             grouped[key(appointment)].append(appointment)
@@ -193,6 +233,7 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
         "day": day,
         "is_today": day == timezone.localdate(timezone=zone),
         "columns": columns,
+        "lane_pager": lane_pager,
         # The check-in list: the patients expected, in time order (blocked time has nobody).
         "arrivals": [a for a in appointments if a.kind != Appointment.Kind.BLOCKED] if view == "list" else [],
         "waiting": sum(1 for a in appointments if a.status == Appointment.Status.BOOKED and a.patient_id),
@@ -215,7 +256,11 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
     start = datetime.combine(monday, time.min, tzinfo=zone)
     end = datetime.combine(monday + timedelta(days=7), time.min, tzinfo=zone)
     appointments = list(_calendar_appointments().filter(location=location, starts_at__gte=start, starts_at__lt=end))
+    now, text = timezone.now(), _CardText()
+    for appointment in appointments:
+        _card_flags(appointment, request.user, now, text)
     rows, key = _lanes(location, by, appointments)
+    rows, lane_pager = _lane_page(request, rows)
     cells: dict[tuple[int | None, date], list[Appointment]] = defaultdict(list)
     for appointment in appointments:
         cells[(key(appointment), appointment.starts_at.astimezone(zone).date())].append(appointment)
@@ -230,6 +275,7 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
             for day in days
         ],
         "rows": rows,
+        "lane_pager": lane_pager,
         "today": timezone.localdate(timezone=zone),
     }
     with timezone.override(zone):
@@ -328,6 +374,19 @@ def appointment_detail(request: HttpRequest, appointment_id: int) -> HttpRespons
         patient_access(request, patient_id=appointment.patient_id, clinical=False, what="appointment", action="view")
     _card_flags(appointment, request.user, timezone.now())
     zone = ZoneInfo(appointment.location.time_zone)
+    card_layout = request.GET.get("card", "")
+    if request.htmx and card_layout in LAYOUTS:
+        # "Move, cancel…" on a calendar card: the card again, with every action form. The
+        # calendar itself renders light cards, because hundreds of full ones are slow.
+        card = {
+            "a": appointment,
+            "layout": card_layout,
+            "by": _by(request),
+            "return_url": _next_url(request),
+            "full": True,
+        }
+        with timezone.override(zone):
+            return render(request, "treatments/_appointment.html", card)
     context = {
         "a": appointment,
         "changes": list(appointment.changes.select_related("by").order_by("at", "pk")),
@@ -407,7 +466,7 @@ def _act(request: HttpRequest, appointment: Appointment, action: str) -> _Outcom
 
 
 def _next_url(request: HttpRequest) -> str:
-    wanted = request.POST.get("next", "")
+    wanted = request.POST.get("next", "") if request.method == "POST" else request.GET.get("next", "")
     safe = url_has_allowed_host_and_scheme(
         wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
@@ -442,6 +501,8 @@ def appointment_action(request: HttpRequest, appointment_id: int) -> HttpRespons
                 "card_error": outcome.error,
                 "alternatives": outcome.alternatives,
                 "moved_away": outcome.moved_away,
+                # A refused change keeps its forms open for another try.
+                "full": bool(outcome.error),
             }
             return render(request, "treatments/_appointment.html", context, status=outcome.status)
         if outcome.error:
