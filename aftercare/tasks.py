@@ -7,11 +7,18 @@ from aftercare import services
 
 @shared_task(name="aftercare.tasks.message_send")
 def message_send(message_id: int) -> bool:
-    """Send one outbox row; a second run finds it claimed and does nothing."""
+    """Send one outbox row (queued right after its transaction commits); a second run
+    finds it claimed or sent and does nothing."""
     return services.message_send(message_id=message_id)
+
+
+@shared_task(name="aftercare.tasks.message_send_batch")
+def message_send_batch(message_ids: list[int]) -> int:
+    """Send up to a batch of outbox rows over one mail connection; safe to run twice."""
+    return services.message_send_batch(message_ids=message_ids)
 
 
 @shared_task(name="aftercare.tasks.message_sweep_due")
 def message_sweep_due() -> int:
-    """Periodic: enqueue every due outbox row (retries, scheduled reminders, missed publishes)."""
+    """Periodic: hand due outbox rows to batch tasks and take back rows a dead worker left."""
     return len(services.message_sweep_due())

@@ -47,12 +47,14 @@ def reference_data(request: pytest.FixtureRequest) -> None:
     from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
 
+    from aftercare.seed import aftercare_templates_seed
     from mesoclinic.access import roles_sync
     from patients.vocabulary import vocabulary_seed
 
     create_permissions(apps.get_app_config("mesoclinic"), verbosity=0)
     roles_sync(Group, Permission)
     vocabulary_seed(apps)
+    aftercare_templates_seed()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from aftercare.content import patient_messages_recent
 from mesoclinic.access import CLINICAL_ROLES, Role, can_view_clinical, patient_access, role_required, staff_required
 from patients import selectors
 from patients.export import patient_export_data
@@ -86,6 +87,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
         "photo_consent": selectors.consent_current(patient, "photography") if clinical else None,
         "adverse_events": patient_adverse_latest(patient) if clinical else [],
         "attendance": patient_attendance(patient.pk),
+        "messages_log": patient_messages_recent(patient.pk, clinical=clinical),
     }
     return render(request, "patients/patient_detail.html", context)
 

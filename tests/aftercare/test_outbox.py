@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 from aftercare.models import OutboundMessage
@@ -17,14 +18,11 @@ def _row(key: str = "k", **extra) -> OutboundMessage:
     )
 
 
-class FlakyBackend:
+class FlakyBackend(BaseEmailBackend):
     """A mail backend that raises the queued errors, then succeeds."""
 
     errors: list[Exception] = []
     sent: list = []
-
-    def __init__(self, *args, **kwargs) -> None:
-        pass
 
     def send_messages(self, messages):
         if FlakyBackend.errors:

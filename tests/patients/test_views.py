@@ -224,7 +224,7 @@ def test_list_query_count_is_the_same_for_1_and_50_patients(manager_client: Clie
 
 
 def test_patient_page_query_count_for_front_desk(front_desk_client: Client, patient) -> None:
-    assert _count(front_desk_client, reverse("patient_detail", args=[patient.pk])) == 6
+    assert _count(front_desk_client, reverse("patient_detail", args=[patient.pk])) == 7
 
 
 def test_birth_date_today_is_accepted(practitioner_client: Client) -> None:

@@ -384,7 +384,9 @@ def test_the_session_record_completes_the_days_appointment(
     from treatments.models import Appointment
 
     plan = _consented_plan(practitioner_client, patient, practitioner)
-    start = timezone.now() - timedelta(minutes=20)
+    # Twenty minutes ago, but today in Paris even just after midnight.
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    start = max(timezone.now() - timedelta(minutes=20), midnight)
     appointment = Appointment.objects.create(
         location=LocationFactory(),
         practitioner=practitioner,

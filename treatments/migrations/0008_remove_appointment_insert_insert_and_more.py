@@ -6,36 +6,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('treatments', '0007_appointment_kind_defaults'),
+        ("treatments", "0007_appointment_kind_defaults"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='appointment',
-            name='insert_insert',
+            model_name="appointment",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='appointment',
-            name='update_update',
+            model_name="appointment",
+            name="update_update",
         ),
         migrations.AddField(
-            model_name='appointment',
-            name='patient_confirmed_at',
+            model_name="appointment",
+            name="patient_confirmed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='appointmentevent',
-            name='patient_confirmed_at',
+            model_name="appointmentevent",
+            name="patient_confirmed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='appointment',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "treatments_appointmentevent" ("cancel_reason", "cancelled_late", "created_at", "created_by_id", "ends_at", "id", "kind", "location_id", "note", "patient_confirmed_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "plan_id", "practitioner_id", "revision", "room_id", "session_id", "starts_at", "status") VALUES (NEW."cancel_reason", NEW."cancelled_late", NEW."created_at", NEW."created_by_id", NEW."ends_at", NEW."id", NEW."kind", NEW."location_id", NEW."note", NEW."patient_confirmed_at", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."plan_id", NEW."practitioner_id", NEW."revision", NEW."room_id", NEW."session_id", NEW."starts_at", NEW."status"); RETURN NULL;', hash='6226fdb47a3034add910fd0cb53ba71a630edf07', operation='INSERT', pgid='pgtrigger_insert_insert_b66b1', table='treatments_appointment', when='AFTER')),
+            model_name="appointment",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "treatments_appointmentevent" ("cancel_reason", "cancelled_late", "created_at", "created_by_id", "ends_at", "id", "kind", "location_id", "note", "patient_confirmed_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "plan_id", "practitioner_id", "revision", "room_id", "session_id", "starts_at", "status") VALUES (NEW."cancel_reason", NEW."cancelled_late", NEW."created_at", NEW."created_by_id", NEW."ends_at", NEW."id", NEW."kind", NEW."location_id", NEW."note", NEW."patient_confirmed_at", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."plan_id", NEW."practitioner_id", NEW."revision", NEW."room_id", NEW."session_id", NEW."starts_at", NEW."status"); RETURN NULL;',
+                    hash="6226fdb47a3034add910fd0cb53ba71a630edf07",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_b66b1",
+                    table="treatments_appointment",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='appointment',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "treatments_appointmentevent" ("cancel_reason", "cancelled_late", "created_at", "created_by_id", "ends_at", "id", "kind", "location_id", "note", "patient_confirmed_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "plan_id", "practitioner_id", "revision", "room_id", "session_id", "starts_at", "status") VALUES (NEW."cancel_reason", NEW."cancelled_late", NEW."created_at", NEW."created_by_id", NEW."ends_at", NEW."id", NEW."kind", NEW."location_id", NEW."note", NEW."patient_confirmed_at", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."plan_id", NEW."practitioner_id", NEW."revision", NEW."room_id", NEW."session_id", NEW."starts_at", NEW."status"); RETURN NULL;', hash='9bd5278623720775e760c8764d082d3770c563d1', operation='UPDATE', pgid='pgtrigger_update_update_8bbbc', table='treatments_appointment', when='AFTER')),
+            model_name="appointment",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "treatments_appointmentevent" ("cancel_reason", "cancelled_late", "created_at", "created_by_id", "ends_at", "id", "kind", "location_id", "note", "patient_confirmed_at", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "plan_id", "practitioner_id", "revision", "room_id", "session_id", "starts_at", "status") VALUES (NEW."cancel_reason", NEW."cancelled_late", NEW."created_at", NEW."created_by_id", NEW."ends_at", NEW."id", NEW."kind", NEW."location_id", NEW."note", NEW."patient_confirmed_at", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."plan_id", NEW."practitioner_id", NEW."revision", NEW."room_id", NEW."session_id", NEW."starts_at", NEW."status"); RETURN NULL;',
+                    hash="9bd5278623720775e760c8764d082d3770c563d1",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_8bbbc",
+                    table="treatments_appointment",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

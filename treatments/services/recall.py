@@ -64,9 +64,9 @@ def recall_notify(*, lot: Lot, by: User) -> int:
         if not created:
             continue
         patient = exposure.patient
-        # A recall is clinical-safety information: it goes out even without marketing consent,
-        # as long as the patient has an email address and has not withdrawn all contact.
-        if not patient.email or not patient.email_transactional:
+        # A recall is clinical-safety information: it goes out even without marketing or
+        # booking emails; the outbox itself holds it back if the patient withdrew all email.
+        if not patient.email:
             continue
         with translation.override(patient.preferred_language):
             context = {"patient": patient, "clinic_name": settings.CLINIC_NAME, "lot": lot}
@@ -78,6 +78,8 @@ def recall_notify(*, lot: Lot, by: User) -> int:
                 body_html=render_to_string("treatments/email/recall.html", context),
                 dedupe_key=f"lot-recall:{lot.pk}:{patient.pk}",
                 language=patient.preferred_language,
+                patient=patient,
+                session=exposure.session,
             )
         RecallFlag.objects.filter(pk=flag.pk).update(message=message)
         notified += 1

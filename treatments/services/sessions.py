@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from aftercare.session_messages import session_messages_queue
 from mesoclinic.models import Location, User
 from patients.selectors import consent_current
 from treatments.models import Lot, LotUse, Product, SessionArea, TreatmentPlan, TreatmentSession
@@ -155,6 +156,8 @@ def session_record(
     plan.save(update_fields=["status", "revision"])
     plan_document_invalidate(plan=plan)
     appointment_complete_for_session(session=session)
+    # Aftercare, the check-in and course messages are outbox rows of this same transaction.
+    session_messages_queue(session=session)
     transaction.on_commit(lambda: session_completed.send(sender=TreatmentSession, session_id=session.pk))
     return session
 
