@@ -433,11 +433,13 @@ Goal (quality issue): reminders at least {GOAL_RATIO} × the single-connection S
 What it took (first version: 0.2 ×): one SMTP connection per batch task instead of one per
 mail; a sweep hands every due row out at once (200 tasks for 10k) instead of a few per
 minute; rows claimed {CLAIM_CHUNK} at a time by one `UPDATE … WHERE id = ANY(…) RETURNING *`
-(claims and reads); after the server's 250 one plain `UPDATE` marks the row SENT, nothing
-else touches the database per message; and those marks are committed with
-`synchronous_commit = off` (visible at once to every other process, on disk within
-about 0.6 s — docs/outbox.md says what that gives up). What is left is one database round
-trip per message, which is what keeps a worker killed mid-batch from sending anything twice.
+(claims and reads); after the server's 250 one plain `UPDATE` marks the row SENT, run on
+a helper thread while the next message's envelope goes out (its DATA waits for the mark,
+so a killed worker can still leave at most one message in doubt); and those marks are
+committed with `synchronous_commit = off` (visible at once to every other process, on
+disk within about 0.6 s — docs/outbox.md says what that gives up). What is left: the
+claims, and the database work competing with the SMTP exchange for this machine's two
+CPUs.
 """
 
 

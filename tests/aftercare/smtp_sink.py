@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
@@ -56,6 +56,9 @@ class SmtpSink:
         self._temporary_code = 451
         self._refused: dict[str, int] = {}
         self.data_started = 0
+        # Called with the message's bytes when its DATA arrives, before the 250 (tests
+        # look at the database at that moment).
+        self.on_data: Callable[[bytes], None] | None = None
         self.temporary_answered = 0
         self.refused_answered = 0
         self._controller = Controller(self, hostname=self.host, port=self.port, ready_timeout=10)
@@ -141,6 +144,8 @@ class SmtpSink:
             # server discards a transaction it never acknowledged.
             await asyncio.sleep(self.delay)
         content: bytes = envelope.original_content or envelope.content
+        if self.on_data is not None:
+            self.on_data(content)
         found = MESSAGE_ID.search(content)
         with self._lock:
             self._total += 1

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+import psycopg
 import pytest
 import time_machine
 from django.db import connection
@@ -20,6 +21,7 @@ from aftercare.services import (
     message_send,
     message_send_batch,
     message_sweep_due,
+    sending,
 )
 from mesoclinic.access import Role
 from mesoclinic.models import User
@@ -103,6 +105,40 @@ def test_two_sweepers_at_once_hand_each_row_once_and_every_email_goes_once(
     # Nothing is left for a third sweeper.
     assert message_sweep_due() == []
     assert smtp_sink.total == 100
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_reaches_the_server_only_once_the_previous_one_is_marked_sent(
+    smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SENT mark runs beside the next message's envelope; its DATA must wait for it,
+    or a worker killed then would leave two accepted messages unrecorded."""
+    # A slow mark (50 ms), so that a DATA that did not wait would overtake it.
+    slow = f"WITH pause AS (SELECT pg_sleep(0.05)) {sending._SENT} AND EXISTS (SELECT 1 FROM pause)"  # noqa: S608
+    monkeypatch.setattr(sending, "_SENT", slow)
+    rows = _rows(8)
+    marked_when_received: list[int] = []
+    db = connection.settings_dict
+    observer = psycopg.connect(
+        host=db["HOST"] or "localhost",
+        port=db["PORT"] or 5432,
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        autocommit=True,
+    )
+
+    def count_marked(_content: bytes) -> None:
+        row = observer.execute("SELECT count(*) FROM aftercare_outboundmessage WHERE status = 'sent'").fetchone()
+        marked_when_received.append(row[0] if row else -1)
+
+    smtp_sink.on_data = count_marked
+    try:
+        assert message_send_batch(message_ids=[row.pk for row in rows]) == 8
+    finally:
+        observer.close()
+    assert marked_when_received == list(range(8))
+    assert OutboundMessage.objects.filter(status=Status.SENT).count() == 8
 
 
 @pytest.mark.django_db

@@ -36,7 +36,14 @@ def test_demo_seed_is_idempotent_and_varied(private_storage) -> None:
     assert LotUse.objects.count() >= 1
     from treatments.models import AdverseEvent
 
-    assert AdverseEvent.objects.filter(needs_triage=True).count() == 1
+    # One reported at the demo's consultation, one from the demo check-in.
+    assert AdverseEvent.objects.filter(needs_triage=True).count() == 2
+    from aftercare.models import CheckInResponse, OutboundMessage
+
+    assert CheckInResponse.objects.count() == 1
+    kinds = set(OutboundMessage.objects.values_list("kind", flat=True))
+    assert {"appointment_booked", "appointment_reminder", "aftercare", "checkin"} <= kinds
+    assert OutboundMessage.objects.filter(status="failed").count() == 1
     assert AdverseEvent.objects.filter(resolved_at__isnull=False).count() == 1
     assert user_roles(User.objects.get(email="frontdesk@demo.clinic")) == {Role.FRONT_DESK}
     assert User.objects.get(email="manager@demo.clinic").check_password("demo-clinic-2026")

@@ -79,6 +79,9 @@ class Command(BaseCommand):
                 on_leave=next((p for p in here if p.email == "practitioner2@demo.clinic"), None),
                 first_patient_index=100 * index,
             )
+        from aftercare.demo import messages_demo_seed
+
+        messages_demo_seed()
         self.stdout.write(
             self.style.SUCCESS(
                 f"demo data ready: {clinic.name}, {len(locations)} locations, {created} new patients, {plans} new plans,"
