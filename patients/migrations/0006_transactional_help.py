@@ -4,20 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0005_remove_patient_insert_insert_and_more'),
+        ("patients", "0005_remove_patient_insert_insert_and_more"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='patient',
-            name='email_transactional',
-            field=models.BooleanField(default=True, help_text='Booking confirmations and reminders. Aftercare and safety messages are sent unless the patient withdraws all email.', verbose_name='booking and aftercare emails'),
+            model_name="patient",
+            name="email_transactional",
+            field=models.BooleanField(
+                default=True,
+                help_text="Booking confirmations and reminders. Aftercare and safety messages are sent unless the patient withdraws all email.",
+                verbose_name="booking and aftercare emails",
+            ),
         ),
         migrations.AlterField(
-            model_name='patientevent',
-            name='email_transactional',
-            field=models.BooleanField(default=True, help_text='Booking confirmations and reminders. Aftercare and safety messages are sent unless the patient withdraws all email.', verbose_name='booking and aftercare emails'),
+            model_name="patientevent",
+            name="email_transactional",
+            field=models.BooleanField(
+                default=True,
+                help_text="Booking confirmations and reminders. Aftercare and safety messages are sent unless the patient withdraws all email.",
+                verbose_name="booking and aftercare emails",
+            ),
         ),
     ]

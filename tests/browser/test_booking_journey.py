@@ -37,7 +37,9 @@ def _journey(live_server, page: Page) -> None:
         OpeningHours.objects.create(location=location, weekday=weekday, opens=time(9), closes=time(13))
         OpeningHours.objects.create(location=location, weekday=weekday, opens=time(14), closes=time(19))
     room = RoomFactory(location=location, name="Cabine 1")
-    UserFactory(email="accueil@example.test", full_name="Julie Accueil", role=Role.FRONT_DESK, default_location=location)
+    UserFactory(
+        email="accueil@example.test", full_name="Julie Accueil", role=Role.FRONT_DESK, default_location=location
+    )
     doctor = UserFactory(full_name="Dr Claire Roux", role=Role.PRACTITIONER, default_location=location)
     patient = PatientFactory(first_name="Manon", last_name="Leroy", created_by=doctor)
     plan = TreatmentPlan.objects.create(

@@ -526,7 +526,7 @@ def test_practitioner_acts_on_their_own_appointment(practitioner_client: Client,
         reverse("appointment_detail", args=[appointment.pk]) + "?card=grid&next=/treatments/calendar/", **HTMX
     )
     assert card.status_code == 200 and 'data-testid="move-form"' in card.content.decode()
-    assert '<html' not in card.content.decode() and 'value="/treatments/calendar/"' in card.content.decode()
+    assert "<html" not in card.content.decode() and 'value="/treatments/calendar/"' in card.content.decode()
     response = practitioner_client.post(
         reverse("appointment_action", args=[appointment.pk]), {"action": "check_in", "revision": 1}, **HTMX
     )
