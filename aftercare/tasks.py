@@ -22,3 +22,11 @@ def message_send_batch(message_ids: list[int]) -> int:
 def message_sweep_due() -> int:
     """Periodic: hand due outbox rows to batch tasks and take back rows a dead worker left."""
     return len(services.message_sweep_due())
+
+
+@shared_task(name="aftercare.tasks.adverse_followups_queue")
+def adverse_followups_queue() -> int:
+    """Periodic: remind patients with an open side effect whose follow-up is due (idempotent)."""
+    from aftercare.session_messages import adverse_followups_queue as queue
+
+    return queue()

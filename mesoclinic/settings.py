@@ -310,6 +310,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "mesoclinic.tasks.heartbeat_record", "schedule": 30.0},
     "outbox-sweep": {"task": "aftercare.tasks.message_sweep_due", "schedule": 60.0},
+    "adverse-followups": {"task": "aftercare.tasks.adverse_followups_queue", "schedule": 3600.0},
 }
 
 # Outbox (docs/outbox.md): rows per send task (one SMTP connection each), rows handed over

@@ -210,3 +210,12 @@ def test_the_reminder_body_says_nothing_clinical(setup) -> None:
     for text in (reminder.subject, reminder.body_text, reminder.body_html):
         assert "NOTE-MARKER-771" not in text
     assert timezone.is_aware(reminder.due_at)
+
+
+@pytest.mark.django_db
+def test_side_effect_follow_ups_are_swept_every_hour(settings) -> None:
+    from aftercare.tasks import adverse_followups_queue
+
+    entry = settings.CELERY_BEAT_SCHEDULE["adverse-followups"]
+    assert entry["task"] == adverse_followups_queue.name and entry["schedule"] == 3600.0
+    assert adverse_followups_queue.delay().get() == 0  # nothing open: nothing queued
