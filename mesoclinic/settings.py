@@ -320,9 +320,6 @@ OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", 50)
 OUTBOX_SWEEP_LIMIT = env.int("OUTBOX_SWEEP_LIMIT", 5000)
 OUTBOX_SENDING_LEASE_SECONDS = env.int("OUTBOX_SENDING_LEASE_SECONDS", 300)
 OUTBOX_QUEUED_LEASE_SECONDS = env.int("OUTBOX_QUEUED_LEASE_SECONDS", 120)
-# Wait for the disk on every claim and SENT mark (halves throughput; closes the small
-# duplicate window a crash of the database server itself would open, see docs/outbox.md).
-OUTBOX_SYNCHRONOUS_COMMIT = env.bool("OUTBOX_SYNCHRONOUS_COMMIT", False)
 
 # Patient messages: the appointment reminder goes this many hours before the start.
 REMINDER_HOURS_BEFORE = env.int("REMINDER_HOURS_BEFORE", 24)

@@ -12,9 +12,8 @@ import logging
 import random
 import smtplib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache, partial
@@ -22,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -248,29 +247,6 @@ def _connection_close(mail: Any) -> None:
         logger.info("outbox: closing the mail connection failed", exc_info=True)
 
 
-@contextmanager
-def _marks_without_fsync() -> Iterator[None]:
-    """Commit the claims and SENT marks without waiting for the disk (unless
-    OUTBOX_SYNCHRONOUS_COMMIT): PostgreSQL makes each one visible to every other process
-    at once, so no other sender can take the row and a killed worker loses nothing, and
-    writes it to disk within about 0.6 s. Only a crash of the database server itself in
-    that time can undo marks, and then those messages go out again (never zero times).
-    Waiting for an fsync on every message costs a third of the throughput (docs/benchmarks.md, B8)."""
-    if getattr(settings, "OUTBOX_SYNCHRONOUS_COMMIT", False):
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit TO off")
-    try:
-        yield
-    finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("RESET synchronous_commit")
-        except DatabaseError:  # the connection is gone, and its setting with it
-            logger.info("outbox: could not reset synchronous_commit", exc_info=True)
-
-
 def message_send_batch(*, message_ids: Sequence[int]) -> int:
     """Send the given outbox rows over one mail connection; returns how many were sent now.
 
@@ -281,11 +257,6 @@ def message_send_batch(*, message_ids: Sequence[int]) -> int:
     If the connection breaks, the rest of the batch goes back to the next sweep without
     counting an attempt."""
     pending = list(dict.fromkeys(message_ids))
-    with _marks_without_fsync():
-        return _batch_send(pending)
-
-
-def _batch_send(pending: list[int]) -> int:
     deadline = time.monotonic() + BATCH_SECONDS
     claimed: list[OutboundMessage] = []
     marks = _SentMarks()
