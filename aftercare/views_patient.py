@@ -8,13 +8,11 @@ on as a referrer, and recorded in the read audit with the link's id.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
@@ -29,6 +27,7 @@ from aftercare.forms import CheckInForm, EmailPreferencesForm
 from aftercare.links import LinkRefused, patient_link_resolve, token_hash
 from aftercare.models import PatientLink
 from mesoclinic.audit import client_ip, read_event_record
+from mesoclinic.throttle import rate_limited
 from treatments.models import PlanDocument
 from treatments.services import documents
 from treatments.services.booking import LATE_CANCEL
@@ -57,16 +56,8 @@ def _private(response: HttpResponseBase, *, language: str | None = None) -> Http
 
 
 def _rate_limited(request: HttpRequest) -> bool:
-    window = int(time.time() // RATE_WINDOW_SECONDS)
-    key = f"patient-link-rate:{client_ip(request) or 'unknown'}:{window}"
-    if cache.add(key, 1, timeout=RATE_WINDOW_SECONDS * 2):
-        return False
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=RATE_WINDOW_SECONDS * 2)
-        count = 1
-    return count > getattr(settings, "PATIENT_LINK_RATE_LIMIT", RATE_LIMIT_DEFAULT)
+    limit = getattr(settings, "PATIENT_LINK_RATE_LIMIT", RATE_LIMIT_DEFAULT)
+    return rate_limited(f"patient-link:{client_ip(request) or 'unknown'}", limit=limit, window=RATE_WINDOW_SECONDS)
 
 
 def _refused_language(token: str, refused: LinkRefused, request: HttpRequest) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mesoclinic.access import Role, role_required
 from mesoclinic.audit import client_ip
 from mesoclinic.models import User
+from mesoclinic.throttle import rate_limited
 from treatments.services import calendar_files as services
 
 # Calendar apps poll every 15 minutes to an hour; this leaves room for several devices.
@@ -24,14 +24,7 @@ FEED_RATE_WINDOW = 600
 def _rate_limited(request: HttpRequest, token: str) -> bool:
     # Keyed on the token's hash so the raw secret never lands in the cache either.
     key = f"calendar-feed:{services.calendar_feed_token_hash(token)[:32]}:{client_ip(request) or '-'}"
-    if cache.add(key, 1, FEED_RATE_WINDOW):
-        return False
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, FEED_RATE_WINDOW)
-        return False
-    return count > FEED_RATE_LIMIT
+    return rate_limited(key, limit=FEED_RATE_LIMIT, window=FEED_RATE_WINDOW)
 
 
 @require_GET
