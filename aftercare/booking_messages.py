@@ -19,7 +19,7 @@ from django.utils import formats, timezone, translation
 from aftercare.content import message_language, reminder_preparation
 from aftercare.links import patient_link_create, patient_link_url, patient_links_revoke
 from aftercare.models import PatientLink
-from aftercare.services import message_cancel_pending, message_queue
+from aftercare.services import message_allowed, message_cancel_pending, message_queue
 from treatments.models import Appointment
 from treatments.services.calendar_files import appointment_ics
 
@@ -70,8 +70,9 @@ def appointment_message_queue(*, appointment: Appointment, action: Action) -> Ou
 
     At most one message per appointment, action and revision (a retried transaction or a
     double call queues nothing new; a second move is a new revision, so a new email).
-    Returns None when the patient gets no email: blocked time, no address, or booking
-    emails turned off."""
+    Returns None for blocked time or a patient with no address. A patient who turned
+    booking emails off gets the rows all the same, stored cancelled with the reason, so
+    the communications log says why nothing went out."""
     if action not in ACTIONS:
         raise ValueError(f"unknown booking action {action!r}")
     patient = appointment.patient
@@ -80,16 +81,14 @@ def appointment_message_queue(*, appointment: Appointment, action: Action) -> Ou
         message_cancel_pending(appointment=appointment, kinds=[REMINDER_KIND])
     if action == "cancelled" and patient is not None:
         patient_links_revoke(patient=patient, purpose=PatientLink.Purpose.BOOKING, appointment=appointment)
-    if (
-        patient is None
-        or appointment.kind == Appointment.Kind.BLOCKED
-        or not patient.email
-        or not patient.email_transactional
-    ):
+    if patient is None or appointment.kind == Appointment.Kind.BLOCKED or not patient.email:
         return None
     language = message_language(getattr(patient, "preferred_language", "") or "")
     context: dict[str, object] = {}
-    if action != "cancelled":
+    # A patient who turned booking emails off still gets a row (stored cancelled by the
+    # outbox's preference gate, with the reason) but no live links minted for nothing.
+    may_send, _reason = message_allowed(patient, f"appointment_{action}")
+    if may_send and action != "cancelled":
         # One link for the confirmation and the reminder: both act on the same booking.
         context["booking_url"] = patient_link_url(
             patient_link_create(
@@ -99,9 +98,10 @@ def appointment_message_queue(*, appointment: Appointment, action: Action) -> Ou
                 expires_at=max(appointment.ends_at, timezone.now()) + timedelta(days=1),
             )
         )
-    context["preferences_url"] = patient_link_url(
-        patient_link_create(patient=patient, purpose=PatientLink.Purpose.PREFERENCES)
-    )
+    if may_send:
+        context["preferences_url"] = patient_link_url(
+            patient_link_create(patient=patient, purpose=PatientLink.Purpose.PREFERENCES)
+        )
     with translation.override(language):
         context.update(_context(appointment))
         subject, body_text, body_html = _render(f"appointment_{action}", context)

@@ -168,13 +168,13 @@ def _photo_store(*, link: PatientLink, session: TreatmentSession, photo_file: IO
     if not checkin_photo_allowed(link.patient):
         raise ValidationError({"photo": [_("Photos are only accepted when you agreed to clinical photographs.")]})
     try:
-        # A photo row names who took it; a patient has no account, so it is filed under
-        # the session's practitioner and the change history records the link it came by.
+        # The patient has no account: the photo is marked as sent by them (no staff
+        # uploader), and the change history records the link it came by.
         with pghistory.context(uploaded_via="patient_link", patient_link_id=link.pk):
             return photo_upload(
                 patient=link.patient,
                 uploaded_file=photo_file,
-                uploaded_by=session.practitioner,
+                uploaded_by=None,
                 session=session,
                 view=PHOTO_VIEW,
             )

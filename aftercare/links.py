@@ -7,8 +7,6 @@ revoked, and single-use purposes are spent by a conditional update.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -18,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from aftercare.models import PatientLink
+from mesoclinic.secret_tokens import secret_token_hash, secret_token_new, secret_token_plausible
 from patients.models import Patient
 from treatments.models import Appointment, TreatmentPlan, TreatmentSession
 
@@ -52,10 +51,6 @@ class LinkRefused(Exception):
         return str(self.MESSAGES[self.reason])
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def patient_link_create(
     *,
     patient: Patient,
@@ -66,12 +61,12 @@ def patient_link_create(
     expires_at: datetime | None = None,
 ) -> str:
     """Make a link and return its token (put it in the email; it is not kept)."""
-    token = secrets.token_urlsafe(32)
+    token = secret_token_new()
     now = timezone.now()
     PatientLink.objects.create(
         patient=patient,
         purpose=purpose,
-        token_hash=token_hash(token),
+        token_hash=secret_token_hash(token),
         appointment=appointment,
         session=session,
         plan=plan,
@@ -87,9 +82,9 @@ def patient_link_url(token: str) -> str:
 
 def patient_link_resolve(token: str) -> PatientLink:
     """The live link for ``token``, or :class:`LinkRefused` saying why not."""
-    if not token or len(token) > 100:
+    if not secret_token_plausible(token):
         raise LinkRefused("unknown")
-    link = PatientLink.objects.select_related("patient").filter(token_hash=token_hash(token)).first()
+    link = PatientLink.objects.select_related("patient").filter(token_hash=secret_token_hash(token)).first()
     if link is None:
         raise LinkRefused("unknown")
     if link.revoked_at is not None:

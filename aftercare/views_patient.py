@@ -24,9 +24,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from aftercare import checkin as checkin_service
 from aftercare import patient_actions, selectors_patient
 from aftercare.forms import CheckInForm, EmailPreferencesForm
-from aftercare.links import LinkRefused, patient_link_resolve, token_hash
+from aftercare.links import LinkRefused, patient_link_resolve
 from aftercare.models import PatientLink
 from mesoclinic.audit import client_ip, read_event_record
+from mesoclinic.secret_tokens import secret_token_hash
 from mesoclinic.throttle import rate_limited
 from treatments.models import PlanDocument
 from treatments.services import documents
@@ -64,7 +65,7 @@ def _refused_language(token: str, refused: LinkRefused, request: HttpRequest) ->
     # An expired or withdrawn link still names its patient: answer in their language.
     if refused.reason != "unknown":
         language = (
-            PatientLink.objects.filter(token_hash=token_hash(token))
+            PatientLink.objects.filter(token_hash=secret_token_hash(token))
             .values_list("patient__preferred_language", flat=True)
             .first()
         )

@@ -28,13 +28,28 @@ class ClinicalPhoto(models.Model):
     height = models.PositiveIntegerField()
     size_bytes = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    class Source(models.TextChoices):
+        STAFF = "staff", _("taken by the clinic")
+        PATIENT = "patient", _("sent by the patient")
+
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.STAFF)
+    # Empty only for a photo the patient sent with a check-in: patients have no account,
+    # and naming a practitioner who never saw the picture would be a false record.
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
     # Never deleted: hidden with a reason (e.g. wrong patient), kept for the record.
     hidden_at = models.DateTimeField(null=True, blank=True)
     hidden_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ("-taken_at",)
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(source="patient") | models.Q(uploaded_by__isnull=False),
+                name="photo_staff_upload_names_uploader",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"photo {self.pk} of patient {self.patient_id}"

@@ -208,7 +208,7 @@ def photo_upload(
     *,
     patient: Patient,
     uploaded_file: IO[bytes],
-    uploaded_by: User,
+    uploaded_by: User | None,
     area: str = "",
     view: str = "",
     consultation: Consultation | None = None,
@@ -252,6 +252,7 @@ def photo_upload(
             size_bytes=len(clean.data),
             sha256=hashlib.sha256(clean.data).hexdigest(),
             uploaded_by=uploaded_by,
+            source=ClinicalPhoto.Source.STAFF if uploaded_by is not None else ClinicalPhoto.Source.PATIENT,
         )
         photo.full_clean()
         photo.save()

@@ -69,7 +69,7 @@ def photo_list(request: HttpRequest, patient_id: int) -> HttpResponse:
         ClinicalPhoto.objects.filter(patient=patient, hidden_at__isnull=True)
         .select_related("uploaded_by")
         .only(
-            "id", "patient_id", "consultation_id", "area", "view", "taken_at", "width", "height",
+            "id", "patient_id", "consultation_id", "area", "view", "taken_at", "width", "height", "source",
             "uploaded_by__id", "uploaded_by__full_name", "uploaded_by__email",
         )
     )  # fmt: skip

@@ -142,14 +142,29 @@ def test_english_patient_gets_english_text(setup) -> None:
     assert "Tuesday 16 July 2030" in message.subject
 
 
-@pytest.mark.parametrize(
-    "patient_fields", [{"email_transactional": False}, {"email": ""}], ids=["emails-off", "no-address"]
-)
-def test_no_message_when_the_patient_gets_no_email(setup, patient_fields) -> None:
-    patient = PatientFactory(created_by=setup["desk"], **patient_fields)
+def test_no_message_when_the_patient_has_no_address(setup) -> None:
+    patient = PatientFactory(created_by=setup["desk"], email="")
     appointment = _appointment(setup, patient=patient)
     assert appointment_message_queue(appointment=appointment, action="booked") is None
     assert not OutboundMessage.objects.exists()
+
+
+def test_booking_emails_turned_off_are_logged_as_not_sent(setup) -> None:
+    from aftercare.models import PatientLink
+
+    patient = PatientFactory(created_by=setup["desk"], email_transactional=False)
+    appointment = _appointment(setup, patient=patient, starts_at=timezone.now() + timedelta(days=3))
+    message = appointment_message_queue(appointment=appointment, action="booked")
+    rows = OutboundMessage.objects.filter(appointment=appointment).order_by("kind")
+    assert [(row.kind, row.status) for row in rows] == [
+        ("appointment_booked", OutboundMessage.Status.CANCELLED),
+        ("appointment_reminder", OutboundMessage.Status.CANCELLED),
+    ]
+    assert message == rows[0]
+    assert all("turned off booking and aftercare emails" in row.last_error for row in rows)
+    # No live link was minted for an email that never leaves.
+    assert not PatientLink.objects.filter(patient=patient).exists()
+    assert "http" not in message.body_text
 
 
 def test_no_message_for_blocked_time(setup) -> None:

@@ -201,6 +201,8 @@ def test_photo_is_stored_with_photo_consent(
     assert response.status_code == 200
     photo = ClinicalPhoto.objects.get()
     assert photo.patient == world.patient and photo.session == world.session
+    # Filed as the patient's, not under a practitioner who never took it.
+    assert photo.source == ClinicalPhoto.Source.PATIENT and photo.uploaded_by is None
     assert CheckInResponse.objects.get().photo == photo
 
 

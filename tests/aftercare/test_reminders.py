@@ -193,7 +193,9 @@ def test_a_consultation_reminder_asks_for_the_medicines_list(setup) -> None:
 def test_a_patient_without_booking_emails_gets_no_reminder(setup) -> None:
     patient = PatientFactory(created_by=setup["desk"], email_transactional=False)
     appointment = _book(setup, datetime(2030, 3, 6, 10, 0, tzinfo=PARIS), patient=patient)
-    assert not OutboundMessage.objects.filter(appointment=appointment).exists()
+    rows = OutboundMessage.objects.filter(appointment=appointment)
+    assert {row.status for row in rows} == {OutboundMessage.Status.CANCELLED}
+    assert rows.filter(kind="appointment_reminder").exists()
 
 
 def test_the_reminder_body_says_nothing_clinical(setup) -> None:

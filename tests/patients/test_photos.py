@@ -639,3 +639,22 @@ def test_templates_have_no_inline_script_or_style() -> None:
         text = template.read_text()
         assert "<script" not in text and "style=" not in text, template.name
         assert not re.search(r"\son[a-z]+\s*=", text), template.name
+
+
+@pytest.mark.django_db
+def test_a_staff_photo_must_name_its_uploader() -> None:
+    from django.db import IntegrityError, transaction
+
+    patient = PatientFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ClinicalPhoto.objects.create(
+            patient=patient,
+            file_name="photos/x.png",
+            content_type="image/png",
+            width=1,
+            height=1,
+            size_bytes=1,
+            sha256="0" * 64,
+            source=ClinicalPhoto.Source.STAFF,
+            uploaded_by=None,
+        )

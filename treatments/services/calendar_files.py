@@ -7,9 +7,7 @@ name and last-name initial only, because a synced phone calendar is outside our 
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Literal
@@ -25,6 +23,7 @@ from icalendar import Calendar, Event, vCalAddress
 
 from mesoclinic.access import Role, has_role
 from mesoclinic.models import User
+from mesoclinic.secret_tokens import secret_token_hash, secret_token_new, secret_token_plausible
 from treatments.models import Appointment, CalendarFeed
 
 if TYPE_CHECKING:
@@ -40,10 +39,6 @@ FEED_PAST = timedelta(days=30)
 FEED_AHEAD = timedelta(days=180)
 # A feed's "last used" is a hint for the practitioner, not a log: one write an hour is plenty.
 LAST_USED_RESOLUTION = timedelta(hours=1)
-# 32 random bytes: 256 bits, well past the 128 a guessable-URL secret needs.
-TOKEN_BYTES = 32
-# Longer input is not one of our tokens; hashing it would be work for nothing.
-TOKEN_MAX_LENGTH = 100
 FEED_ROLES = (Role.PRACTITIONER, Role.MANAGER)
 
 
@@ -181,10 +176,6 @@ def feed_ics(practitioner: User) -> str:
     return calendar.to_ical().decode()
 
 
-def calendar_feed_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def calendar_feed_create(*, practitioner: User) -> str:
     """Make a practitioner's feed address (replacing the live one) and return its token.
 
@@ -193,13 +184,13 @@ def calendar_feed_create(*, practitioner: User) -> str:
     database leak reveals none) and, unlike a signature, can be revoked one by one."""
     if not practitioner.is_active or not has_role(practitioner, *FEED_ROLES):
         raise ValidationError(_("Only practitioners and managers have a calendar feed."))
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = secret_token_new()
     with transaction.atomic():
         # Serialise two clicks on "create": the second waits, then replaces the first.
         User.objects.select_for_update().filter(pk=practitioner.pk).values_list("pk").first()
         now = timezone.now()
         CalendarFeed.objects.filter(practitioner=practitioner, revoked_at__isnull=True).update(revoked_at=now)
-        CalendarFeed.objects.create(practitioner=practitioner, token_hash=calendar_feed_token_hash(token))
+        CalendarFeed.objects.create(practitioner=practitioner, token_hash=secret_token_hash(token))
     logger.info("calendar feed created for user %s", practitioner.pk)
     return token
 
@@ -222,11 +213,11 @@ def calendar_feed_lookup(token: str) -> CalendarFeed | None:
     """The live feed a token opens, or None (unknown, revoked, or its owner no longer staff).
 
     Looked up by hash, so the comparison never walks the secret character by character."""
-    if not token or len(token) > TOKEN_MAX_LENGTH:
+    if not secret_token_plausible(token):
         return None
     feed = (
         CalendarFeed.objects.select_related("practitioner")
-        .filter(token_hash=calendar_feed_token_hash(token), revoked_at__isnull=True, practitioner__is_active=True)
+        .filter(token_hash=secret_token_hash(token), revoked_at__isnull=True, practitioner__is_active=True)
         .filter(Q(practitioner__is_superuser=True) | Q(practitioner__groups__name__in=[r.value for r in FEED_ROLES]))
         .first()
     )

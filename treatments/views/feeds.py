@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mesoclinic.access import Role, role_required
 from mesoclinic.audit import client_ip
 from mesoclinic.models import User
+from mesoclinic.secret_tokens import secret_token_hash
 from mesoclinic.throttle import rate_limited
 from treatments.services import calendar_files as services
 
@@ -23,7 +24,7 @@ FEED_RATE_WINDOW = 600
 
 def _rate_limited(request: HttpRequest, token: str) -> bool:
     # Keyed on the token's hash so the raw secret never lands in the cache either.
-    key = f"calendar-feed:{services.calendar_feed_token_hash(token)[:32]}:{client_ip(request) or '-'}"
+    key = f"calendar-feed:{secret_token_hash(token)[:32]}:{client_ip(request) or '-'}"
     return rate_limited(key, limit=FEED_RATE_LIMIT, window=FEED_RATE_WINDOW)
 
 
