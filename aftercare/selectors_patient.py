@@ -19,9 +19,13 @@ if TYPE_CHECKING:
     from datetime import tzinfo
 
 
-def patient_language(link: PatientLink) -> str:
-    """The language the patient's pages are shown in (the clinic's if theirs is unknown)."""
+def patient_language(link: PatientLink, *, asked: str = "") -> str:
+    """The language the patient's pages are shown in: the one picked on the page
+    (``?lang=``, for this visit only: a GET changes nothing stored), else the patient's,
+    else the clinic's."""
     known = {code for code, _name in settings.LANGUAGES}
+    if asked in known:
+        return asked
     language = (link.patient.preferred_language or "")[:2]
     return language if language in known else settings.LANGUAGE_CODE
 

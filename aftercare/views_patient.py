@@ -106,7 +106,10 @@ def patient_link_page(*purposes: str) -> Callable[[LinkView], Callable[..., Http
                     raise LinkRefused("unknown")
             except LinkRefused as refused:
                 return _refused(request, token, refused)
-            language = selectors_patient.patient_language(link)
+            asked = request.GET.get("lang", "")
+            language = selectors_patient.patient_language(link, asked=asked)
+            # Links and forms on the page carry a language the patient picked.
+            request.link_query = f"?lang={language}" if asked == language else ""  # type: ignore[attr-defined]
             with translation.override(language):
                 try:
                     response = view(request, link)

@@ -428,3 +428,22 @@ def test_french_patient_sees_a_french_page(anonymous_client: Client, world: Worl
     assert '<html lang="fr">' in page
     assert "Aller au contenu" in page
     assert response["Content-Language"] == "fr"
+
+
+def test_the_patient_can_switch_language_for_the_visit(anonymous_client: Client, world: World) -> None:
+    world.patient.preferred_language = "en"
+    world.patient.save(update_fields=["preferred_language"])
+    token = world.link("plan", plan=world.plan)
+    english = _page(anonymous_client.get(_url(token)))
+    assert '<html lang="en">' in english and 'href="?lang=fr"' in english
+
+    response = anonymous_client.get(_url(token) + "?lang=fr")
+    page = _page(response)
+    assert '<html lang="fr">' in page and response["Content-Language"] == "fr"
+    assert 'href="?lang=en"' in page
+    # The page's own links keep the choice.
+    assert reverse("patient_link_pdf", args=[token]) + "?lang=fr" in page
+    # A visit changes nothing stored, and a made-up language falls back to the patient's.
+    world.patient.refresh_from_db()
+    assert world.patient.preferred_language == "en"
+    assert '<html lang="en">' in _page(anonymous_client.get(_url(token) + "?lang=xx<script>"))
