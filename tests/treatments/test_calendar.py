@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mesoclinic.access import Role
+from mesoclinic.models import User
 from tests.factories import LocationFactory, PatientFactory, RoomFactory, UserFactory
 from treatments.models import Appointment
 
@@ -146,7 +148,7 @@ def test_day_view_query_count_is_constant(front_desk_client: Client, setup, coun
     front_desk_client.get(url)
     with CaptureQueriesContext(connection) as ctx:
         assert front_desk_client.get(url).status_code == 200
-    assert len(ctx.captured_queries) == 7
+    assert len(ctx.captured_queries) == 8
 
 
 def test_move_an_appointment_from_the_calendar(front_desk_client: Client, setup) -> None:
@@ -343,7 +345,7 @@ def test_day_view_query_count_is_constant_in_both_modes(front_desk_client: Clien
     with CaptureQueriesContext(connection) as ctx:
         response = front_desk_client.get(url)
     assert response.content.decode().count('data-testid="appointment"') == count
-    assert len(ctx.captured_queries) == 7
+    assert len(ctx.captured_queries) == 8
 
 
 @pytest.mark.parametrize("by", ["practitioner", "room"])
@@ -355,7 +357,7 @@ def test_week_view_query_count_is_constant(front_desk_client: Client, setup, cou
     with CaptureQueriesContext(connection) as ctx:
         response = front_desk_client.get(url)
     assert response.content.decode().count('data-testid="appointment"') == count
-    assert len(ctx.captured_queries) == 7
+    assert len(ctx.captured_queries) == 8
 
 
 def test_todays_check_in_list_in_time_order(front_desk_client: Client, setup) -> None:
@@ -650,3 +652,27 @@ def test_booking_form_names_the_patient_and_their_no_shows(front_desk_client: Cl
     assert ReadEvent.objects.filter(patient_id=patient.pk, what="booking form").exists()
     unknown = front_desk_client.get(reverse("appointment_new") + "?patient=99999999999999999999")
     assert unknown.status_code == 200
+
+
+def test_paged_columns_load_their_own_appointments_and_the_badge_counts_the_day(
+    front_desk_client: Client, setup
+) -> None:
+    today = timezone.localdate()
+    for n in range(10):
+        UserFactory(role=Role.PRACTITIONER, full_name=f"Dr Zed {n:02d}")
+    last = User.objects.get(full_name="Dr Zed 09")
+    far = _appointment(setup, day=today, hour=17, practitioner=last, room=None)
+    near = _appointment(setup, day=today, hour=16, patient=PatientFactory(created_by=setup["doctor"]))
+    first_page = front_desk_client.get(_day_url(setup, day=today.isoformat())).content.decode()
+    assert f'data-appointment="{near.pk}"' in first_page and f'data-appointment="{far.pk}"' not in first_page
+    # Both patients are still expected today, whichever columns are on screen.
+    assert re.search(r'data-testid="check-in-link">[^<]*<span class="badge text-bg-light">2</span>', first_page)
+    second_page = front_desk_client.get(_day_url(setup, day=today.isoformat()) + "&lanes=2").content.decode()
+    assert f'data-appointment="{far.pk}"' in second_page and f'data-appointment="{near.pk}"' not in second_page
+
+
+def test_someone_outside_the_practitioner_list_still_gets_a_column(front_desk_client: Client, setup) -> None:
+    treating_manager = UserFactory(role=Role.MANAGER, full_name="Alice Treats")
+    appointment = _appointment(setup, practitioner=treating_manager, room=None)
+    page = front_desk_client.get(_day_url(setup)).content.decode()
+    assert ">Alice Treats</h2>" in page and f'data-appointment="{appointment.pk}"' in page

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, IntegerField, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -125,32 +125,60 @@ def _calendar_appointments() -> QuerySet[Appointment]:
     )
 
 
-def _lanes(
-    location: Location, by: str, appointments: list[Appointment]
-) -> tuple[list[dict[str, Any]], Callable[[Appointment], int | None]]:
-    """The columns (day view) or rows (week view): every active practitioner, or every
-    room of the location, plus whoever or whatever has an appointment without being in
-    that list (a manager who treats, a room since closed, no room at all)."""
-    lanes: list[dict[str, Any]] = []
+def _lanes(location: Location, by: str, start: datetime, end: datetime) -> tuple[list[dict[str, Any]], int]:
+    """The columns (day view) or rows (week view) and the number of patients still
+    expected in that time.
+
+    Every active practitioner, or every room of the location, plus whoever or whatever
+    has an appointment without being in that list (a manager who treats, a room since
+    closed, no room at all). Read from one grouped query, so that the appointments
+    themselves are loaded only for the lanes on screen (see B4 in docs/benchmarks.md)."""
+    field = "room_id" if by == "room" else "practitioner_id"
+    labels = ("room__name",) if by == "room" else ("practitioner__full_name", "practitioner__email")
+    present = list(
+        Appointment.objects.filter(location=location, starts_at__gte=start, starts_at__lt=end)
+        .values(field, *labels)
+        .annotate(
+            waiting=Count(
+                "id", filter=Q(status=Appointment.Status.BOOKED, patient__isnull=False), output_field=IntegerField()
+            )
+        )
+        .order_by()
+    )
+    waiting = sum(row["waiting"] for row in present)
+    lanes: list[dict[str, Any]]
     if by == "room":
-        rooms = list(Room.objects.filter(location=location, is_active=True).order_by("name"))
-        known = {room.pk for room in rooms}
-        for appointment in appointments:
-            if appointment.room_id is not None and appointment.room_id not in known:
-                rooms.append(appointment.room)
-                known.add(appointment.room_id)
-        lanes = [{"key": room.pk, "label": room.name} for room in rooms]
-        if any(appointment.room_id is None for appointment in appointments):
+        lanes = [
+            {"key": room.pk, "label": room.name}
+            for room in Room.objects.filter(location=location, is_active=True).order_by("name")
+        ]
+        known = {lane["key"] for lane in lanes}
+        extra = sorted((row for row in present if row["room_id"] not in known), key=lambda r: r["room__name"] or "")
+        lanes += [{"key": row["room_id"], "label": row["room__name"]} for row in extra if row["room_id"] is not None]
+        if any(row["room_id"] is None for row in present):
             lanes.append({"key": None, "label": _("No room")})
-        return lanes, lambda appointment: appointment.room_id
-    people = list(practitioners())
-    known = {person.pk for person in people}
-    for appointment in appointments:
-        if appointment.practitioner_id not in known:
-            people.append(appointment.practitioner)
-            known.add(appointment.practitioner_id)
-    lanes = [{"key": person.pk, "label": str(person)} for person in people]
-    return lanes, lambda appointment: appointment.practitioner_id
+        return lanes, waiting
+    lanes = [{"key": person.pk, "label": str(person)} for person in practitioners()]
+    known = {lane["key"] for lane in lanes}
+    for row in present:
+        if row["practitioner_id"] not in known:
+            label = row["practitioner__full_name"] or row["practitioner__email"]
+            lanes.append({"key": row["practitioner_id"], "label": label})
+    return lanes, waiting
+
+
+def _lane_filter(by: str, lanes: list[dict[str, Any]]) -> Q:
+    keys = [lane["key"] for lane in lanes if lane["key"] is not None]
+    if by == "room":
+        wanted = Q(room_id__in=keys)
+        return wanted | Q(room__isnull=True) if any(lane["key"] is None for lane in lanes) else wanted
+    return Q(practitioner_id__in=keys)
+
+
+def _lane_key(by: str) -> Callable[[Appointment], int | None]:
+    if by == "room":
+        return lambda appointment: appointment.room_id
+    return lambda appointment: appointment.practitioner_id
 
 
 LANES_PER_PAGE = 8
@@ -214,15 +242,20 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
     view = "list" if request.GET.get("view") == "list" else ""
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
-    appointments = list(_calendar_appointments().filter(location=location, starts_at__gte=start, starts_at__lt=end))
+    appointments_of_day = _calendar_appointments().filter(location=location, starts_at__gte=start, starts_at__lt=end)
     now, text = timezone.now(), _CardText()
-    for appointment in appointments:
-        _card_flags(appointment, request.user, now, text)
     columns: list[dict[str, Any]] = []
     lane_pager: dict[str, Any] = {"pages": []}
-    if view != "list":
-        columns, key = _lanes(location, by, appointments)
+    if view == "list":
+        appointments = [_card_flags(a, request.user, now, text) for a in appointments_of_day]
+        waiting = sum(1 for a in appointments if a.status == Appointment.Status.BOOKED and a.patient_id)
+    else:
+        columns, waiting = _lanes(location, by, start, end)
         columns, lane_pager = _lane_page(request, columns)
+        appointments = [
+            _card_flags(a, request.user, now, text) for a in appointments_of_day.filter(_lane_filter(by, columns))
+        ]
+        key = _lane_key(by)
         grouped: dict[int | None, list[Appointment]] = defaultdict(list)
         for appointment in appointments:
             grouped[key(appointment)].append(appointment)
@@ -236,7 +269,7 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
         "lane_pager": lane_pager,
         # The check-in list: the patients expected, in time order (blocked time has nobody).
         "arrivals": [a for a in appointments if a.kind != Appointment.Kind.BLOCKED] if view == "list" else [],
-        "waiting": sum(1 for a in appointments if a.status == Appointment.Status.BOOKED and a.patient_id),
+        "waiting": waiting,
         "return_url": request.get_full_path(),
         "layout": view or "grid",
     }
@@ -255,14 +288,14 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
     by = _by(request)
     start = datetime.combine(monday, time.min, tzinfo=zone)
     end = datetime.combine(monday + timedelta(days=7), time.min, tzinfo=zone)
-    appointments = list(_calendar_appointments().filter(location=location, starts_at__gte=start, starts_at__lt=end))
-    now, text = timezone.now(), _CardText()
-    for appointment in appointments:
-        _card_flags(appointment, request.user, now, text)
-    rows, key = _lanes(location, by, appointments)
+    rows, _waiting = _lanes(location, by, start, end)
     rows, lane_pager = _lane_page(request, rows)
+    now, text = timezone.now(), _CardText()
+    appointments = _calendar_appointments().filter(location=location, starts_at__gte=start, starts_at__lt=end)
+    key = _lane_key(by)
     cells: dict[tuple[int | None, date], list[Appointment]] = defaultdict(list)
-    for appointment in appointments:
+    for appointment in appointments.filter(_lane_filter(by, rows)):
+        _card_flags(appointment, request.user, now, text)
         cells[(key(appointment), appointment.starts_at.astimezone(zone).date())].append(appointment)
     for row in rows:
         row["cells"] = [cells.get((row["key"], day), []) for day in days]
