@@ -8,6 +8,7 @@ dose, a product or a lot: the email carries what the patient must do, not the re
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -46,6 +47,17 @@ KIND_LABELS: dict[str, Promise] = {
     "lot_recall": _("Lot recall"),
     "plan_link": _("Treatment plan link"),
 }
+
+# Personal links in a message as sent (the patient's /p/ links, a colleague's "set your
+# password" link): staff read a body to know what was said, never to act as its recipient
+# (the audit would then name the link, not them).
+_PERSONAL_LINK = re.compile(r"(/p/|/accounts/password/reset/key/)[^\s\"'<>]+")
+
+
+def message_body_for_staff(text: str) -> str:
+    """A message's text as staff may read it: its personal links cut after their path."""
+    return _PERSONAL_LINK.sub(r"\1…", text)
+
 
 TEMPLATE_LABELS: dict[str, Promise] = {
     GENERAL: _("Every session (general advice)"),
@@ -209,4 +221,5 @@ def patient_messages_recent(patient_id: int, *, clinical: bool, limit: int = 20)
     for row in rows:
         row.kind_label = kind_label(row.kind)  # type: ignore[attr-defined]
         row.body_visible = clinical or row.kind not in CLINICAL_KINDS  # type: ignore[attr-defined]
+        row.body_shown = message_body_for_staff(row.body_text)  # type: ignore[attr-defined]
     return rows

@@ -20,6 +20,7 @@ from aftercare.content import (
     TEMPLATE_LABELS,
     aftercare_template_save,
     kind_label,
+    message_body_for_staff,
 )
 from aftercare.models import AftercareTemplate, OutboundMessage
 from aftercare.seed import aftercare_seed_text
@@ -115,6 +116,7 @@ def _detail(request: HttpRequest, message: OutboundMessage, *, status: int = 200
     context = {
         "message": message,
         "kind_label": kind_label(message.kind),
+        "body_text": message_body_for_staff(message.body_text),
         "resends": list(message.resends.order_by("pk").only("pk", "status", "created_at")),
         "can_resend": has_role(request.user, Role.MANAGER) and message.status in RESENDABLE,
     }
