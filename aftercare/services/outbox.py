@@ -29,6 +29,7 @@ SAFETY_PREFIX = "safety_"
 REASON_WITHDRAWN = "the patient withdrew all email"
 REASON_NO_ADDRESS = "no email address"
 REASON_OPTED_OUT = "the patient turned off booking and aftercare emails"
+REASON_ARCHIVED = "the patient's record is archived"
 
 
 def message_is_safety(kind: str) -> bool:
@@ -45,6 +46,10 @@ def message_allowed(patient: Patient, kind: str) -> tuple[bool, str]:
         return False, REASON_NO_ADDRESS
     if not patient.email_transactional and not message_is_safety(kind):
         return False, REASON_OPTED_OUT
+    if patient.status == patient.Status.ARCHIVED and not message_is_safety(kind):
+        # Reminders and recalls stop when a record is archived; a side-effect follow-up
+        # or a lot recall still reaches the patient.
+        return False, REASON_ARCHIVED
     return True, ""
 
 
@@ -110,7 +115,9 @@ def message_queue(
 def message_cancel_pending(
     *,
     appointment: Appointment | None = None,
+    patient: Patient | None = None,
     kinds: Iterable[str] | None = None,
+    keep_safety: bool = False,
     reason: str = "cancelled before sending",
 ) -> int:
     """Cancel the messages not yet handed to the mail server (e.g. a booking's reminders
@@ -119,11 +126,15 @@ def message_cancel_pending(
     A message already being sent is not stopped: it left, or will be retried as usual.
     Without ``kinds`` every pending message of the appointment is cancelled, the
     confirmation of a change queued in the same transaction included — pass the kinds."""
-    if appointment is None and kinds is None:
-        raise ValueError("message_cancel_pending needs an appointment or kinds")
+    if appointment is None and patient is None and kinds is None:
+        raise ValueError("message_cancel_pending needs an appointment, a patient or kinds")
     pending = OutboundMessage.objects.filter(status=OutboundMessage.Status.SCHEDULED)
     if appointment is not None:
         pending = pending.filter(appointment=appointment)
+    if patient is not None:
+        pending = pending.filter(patient=patient)
+    if keep_safety:
+        pending = pending.exclude(kind__in=SAFETY_KINDS).exclude(kind__startswith=SAFETY_PREFIX)
     if kinds is not None:
         pending = pending.filter(kind__in=list(kinds))
     # Conditional on SCHEDULED: a row a sender claimed a moment ago stays with the sender.

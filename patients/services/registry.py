@@ -76,6 +76,13 @@ def patient_archive(*, patient: Patient, reason: str) -> Patient:
     patient.archived_at = timezone.now()
     patient.archived_reason = reason[:300]
     patient.save(update_fields=["status", "archived_at", "archived_reason"])
+    # An archived record gets no more reminders or recalls, and its emailed links stop
+    # working (safety messages still go: see aftercare.services.outbox.message_allowed).
+    from aftercare.links import patient_links_revoke
+    from aftercare.services import message_cancel_pending
+
+    patient_links_revoke(patient=patient)
+    message_cancel_pending(patient=patient, keep_safety=True, reason="the record was archived")
     return patient
 
 

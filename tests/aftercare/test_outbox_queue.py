@@ -220,3 +220,30 @@ def test_a_message_not_sent_yet_cannot_be_resent(status: str, manager: User) -> 
     with pytest.raises(ValidationError):
         message_resend(message=original, by=manager)
     assert OutboundMessage.objects.count() == 1
+
+
+def test_archiving_a_record_stops_reminders_and_links_but_not_safety_messages(db: None, manager: User) -> None:
+    from aftercare.links import LinkRefused, patient_link_create, patient_link_resolve
+    from aftercare.services.outbox import REASON_ARCHIVED
+    from patients.services.registry import patient_archive, patient_restore
+
+    patient = PatientFactory(created_by=manager)
+    later = timezone.now() + timedelta(days=30)
+    recall = _queue(patient, "maintenance_recall", "recall:1", due_at=later)
+    followup = _queue(patient, "adverse_followup", "followup:1", due_at=later)
+    token = patient_link_create(patient=patient, purpose="preferences")
+
+    patient_archive(patient=patient, reason="Moved abroad")
+
+    recall.refresh_from_db()
+    followup.refresh_from_db()
+    assert (recall.status, followup.status) == (OutboundMessage.Status.CANCELLED, OutboundMessage.Status.SCHEDULED)
+    assert "archived" in recall.last_error
+    with pytest.raises(LinkRefused):
+        patient_link_resolve(token)
+    patient.refresh_from_db()
+    assert _queue(patient, "appointment_reminder", "reminder:9").last_error == f"not sent: {REASON_ARCHIVED}"
+    assert _queue(patient, "lot_recall", "lot:9").status == OutboundMessage.Status.SCHEDULED
+    patient_restore(patient=patient)
+    patient.refresh_from_db()
+    assert _queue(patient, "appointment_reminder", "reminder:10").status == OutboundMessage.Status.SCHEDULED
