@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test venv venv-dev lint messages migrate demo serve worker beat clean-var bench
+.PHONY: run test venv venv-dev lint messages migrate demo serve worker beat clean-var bench bench-calendar backup-drill fault-drill
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,18 @@ bench: venv-dev
 # Needs DATABASE_URL pointing at a database seeded by `manage.py bench_seed_calendar`.
 bench-calendar: venv-dev
 	$(BIN)/python bench/calendar_bench.py
+
+# Backup and restore drill (docs/durability.md): seeds a fresh *drill* database unless
+# DRILL_ARGS has --source-db NAME; the server is DATABASE_URL's, else the embedded one.
+backup-drill: venv-dev
+	$(BIN)/python bench/backup_drill.py $(DRILL_ARGS)
+
+# The fault suite FAULT_ROUNDS times in a row (the kill points differ each round).
+FAULT_ROUNDS ?= 5
+fault-drill: venv-dev
+	for round in $$(seq $(FAULT_ROUNDS)); do \
+		$(BIN)/python -m pytest tests/faults -p no:cacheprovider -q $(PYTEST_ARGS) || exit 1; \
+	done
 
 clean-var:
 	-$(BIN)/python manage.py embedded_pg stop

@@ -60,6 +60,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before everything that queries (sessions, auth, axes, history): a database that is
+    # away answers a 503 page, not a traceback (docs/durability.md).
+    "mesoclinic.db_unavailable.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "mesoclinic.middleware.SessionTimeoutMiddleware",

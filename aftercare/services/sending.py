@@ -21,11 +21,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
+from psycopg import InterfaceError as DriverInterfaceError
+from psycopg import OperationalError as DriverOperationalError
 
 from aftercare.models import OutboundMessage
 
@@ -156,8 +158,37 @@ def _message_sent(message: OutboundMessage) -> None:
     # Unconditional on purpose: the server has the message, whatever happened to the row
     # meanwhile (a lease taken back), so SENT is the truth and stops a second send.
     # A plain statement: this runs once per message, right after the server's 250.
+    try:
+        _message_sent_id(message.pk)
+    except (OperationalError, InterfaceError):
+        _message_sent_through_outage(message.pk)
+
+
+def _message_sent_id(message_id: int) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(_SENT, [Status.SENT, timezone.now(), message_header_id(message.pk), message.pk])
+        cursor.execute(_SENT, [Status.SENT, timezone.now(), message_header_id(message_id), message_id])
+
+
+def _message_sent_through_outage(message_id: int) -> None:
+    """Record SENT for a message the server has accepted, waiting for the database to come
+    back if it has gone (a restart, a failover), for at most half the sending lease.
+
+    Giving up at once would leave the row SENDING, and the sweeper would send the message
+    a second time once the lease ran out. The row was claimed moments before it went out,
+    so within half the lease no sweeper can have taken it back."""
+    deadline = time.monotonic() + _sending_lease().total_seconds() / 2
+    pause = 0.1
+    while True:
+        try:
+            connection.close()  # the broken one: the next statement opens a new connection
+            _message_sent_id(message_id)
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + pause > deadline:
+                logger.error("message %s was accepted by the mail server but could not be marked sent", message_id)
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 class _SentMarks:
@@ -172,6 +203,7 @@ class _SentMarks:
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-sent")
         self._pending: Future[Any] | None = None
+        self._pending_id: int | None = None
 
     def record(self, message: OutboundMessage) -> None:
         self.wait()
@@ -180,11 +212,18 @@ class _SentMarks:
         raw = connection.connection
         params = [Status.SENT.value, timezone.now(), message_header_id(message.pk), message.pk]
         self._pending = self._executor.submit(raw.execute, _SENT, params)
+        self._pending_id = message.pk
 
     def wait(self) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            pending.result()
+            try:
+                pending.result()
+            except (DriverOperationalError, DriverInterfaceError):
+                # The server has this message: its mark must reach the database, even if
+                # that means waiting for the database to come back.
+                assert self._pending_id is not None
+                _message_sent_through_outage(self._pending_id)
 
     def guard(self, mail: Any) -> bool:
         """Make an SMTP connection wait for the last mark before each DATA; False for
