@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test venv venv-dev lint messages migrate demo serve worker beat clean-var bench bench-calendar backup-drill fault-drill
+.PHONY: run test venv venv-dev lint messages migrate demo serve worker beat clean-var bench bench-calendar bench-seed bench-patients backup-drill fault-drill
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,18 @@ bench: venv-dev
 # Needs DATABASE_URL pointing at a database seeded by `manage.py bench_seed_calendar`.
 bench-calendar: venv-dev
 	$(BIN)/python bench/calendar_bench.py
+
+# B0–B3, B5 (docs/benchmarks.md): seed once (about 6 min), then measure (about 10 min).
+BENCH_100K ?= postgres://postgres@127.0.0.1:5432/mesoclinic_bench100k
+BENCH_1M ?= postgres://postgres@127.0.0.1:5432/mesoclinic_bench1m
+bench-seed: venv-dev
+	DATABASE_URL=$(BENCH_100K) $(BIN)/python manage.py migrate -v 0
+	DATABASE_URL=$(BENCH_100K) $(BIN)/python manage.py bench_seed_patients
+	DATABASE_URL=$(BENCH_1M) $(BIN)/python manage.py migrate -v 0
+	DATABASE_URL=$(BENCH_1M) $(BIN)/python manage.py bench_seed_patients --patients 1000000 --sessions 0
+
+bench-patients: venv-dev
+	DATABASE_URL=$(BENCH_100K) $(BIN)/python bench/patients_bench.py --b2-database-url $(BENCH_1M)
 
 # Backup and restore drill (docs/durability.md): seeds a fresh *drill* database unless
 # DRILL_ARGS has --source-db NAME; the server is DATABASE_URL's, else the embedded one.

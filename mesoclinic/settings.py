@@ -119,7 +119,9 @@ def database_settings(database_url: str, var_dir: Path) -> dict[str, Any]:
     if not config["ENGINE"].endswith("postgresql"):
         raise ValueError("MesoClinic runs on PostgreSQL only; DATABASE_URL must be postgres://…")
     config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", 60)
-    config["CONN_HEALTH_CHECKS"] = True
+    # A SELECT 1 before a request reuses a connection: after a database restart the first
+    # request then succeeds instead of failing. Costs one round trip per request.
+    config["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", True)
     config.setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", "") or None
     return config
 
@@ -133,6 +135,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Sessions read from Redis, written through to PostgreSQL (B0 in docs/benchmarks.md:
+    # one query fewer per signed-in request; a Redis restart only costs cache misses).
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {
         "default": {

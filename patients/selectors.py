@@ -8,8 +8,10 @@ from datetime import date, datetime
 
 import phonenumbers
 from django.conf import settings
+from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Collate
 
 from patients.models import (
     ClinicalPhoto,
@@ -26,6 +28,9 @@ PAGE_SIZE = 25
 # word_similarity threshold for typo-tolerant name search (pg_trgm default is 0.6,
 # which misses one swapped letter in a short surname).
 NAME_SIMILARITY = 0.4
+# Shorter inputs match surnames by prefix only: "% ber" is in too many names, or too few,
+# for either of PostgreSQL's plans to stay fast at a million patients (B2).
+WORD_PREFIX_MIN = 4
 _DATE_FORMATS = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m-%d")
 
 
@@ -86,45 +91,93 @@ def patient_search(
 ) -> PatientPage:
     """Patients matching a name, a date of birth, a phone or an email.
 
-    A name matches by prefix of the surname or of any name word, accents and case
-    folded; when nothing matches that way, similar names (typos) are shown instead.
-    Ordered by folded name then id, paginated by keyset (no OFFSET, no COUNT).
+    A name matches by prefix of the surname, or from four letters on, by prefix of any
+    name word, accents and case folded; when nothing matches that way (and the query has
+    three letters or more), the closest similar names (typos) are shown instead, one page
+    of them. Ordered by folded name then id, paginated by keyset (no OFFSET, no COUNT).
     """
     query = " ".join(query.split())[:100]
     patients = _base(include_archived)
-    kind = "all"
-    fuzzy = False
-    if query:
-        if (born := _as_date(query)) is not None:
-            kind, patients = "birth_date", patients.filter(birth_date=born)
-        elif "@" in query:
-            kind, patients = (
-                "email",
-                patients.annotate(email_folded=Fold("email")).filter(email_folded=Fold(Value(query))),
-            )
-        elif (phone := _as_phone(query)) is not None:
-            kind, patients = "phone", patients.filter(phone=phone)
-        else:
-            prefix = patients.filter(
-                Q(search_name__startswith=Fold(Value(query))) | Q(search_name__contains=Fold(Value(" " + query)))
-            )
-            fuzzy = cursor.fuzzy if cursor is not None else not prefix.exists()
-            kind = "similar_name" if fuzzy else "name"
-            patients = patients.filter(search_name__trigram_word_similar=Fold(Value(query))) if fuzzy else prefix
-    if cursor is not None:
-        patients = patients.filter(
-            Q(search_name__gt=cursor.search_name) | Q(search_name=cursor.search_name, pk__gt=cursor.pk)
-        )
-    patients = patients.order_by("search_name", "pk")
-    if fuzzy:
-        with transaction.atomic(), connection.cursor() as db:
-            db.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s", [NAME_SIMILARITY])
-            rows = list(patients[: limit + 1])
-    else:
-        rows = list(patients[: limit + 1])
+    if not query:
+        return _result(_page(patients, cursor, limit), limit, "all")
+    if (born := _as_date(query)) is not None:
+        return _result(_page(patients.filter(birth_date=born), cursor, limit), limit, "birth_date")
+    if "@" in query:
+        matching = patients.annotate(email_folded=Fold("email")).filter(email_folded=Fold(Value(query)))
+        return _result(_page(matching, cursor, limit), limit, "email")
+    if (phone := _as_phone(query)) is not None:
+        return _result(_page(patients.filter(phone=phone), cursor, limit), limit, "phone")
+    if cursor is not None and cursor.fuzzy:
+        return _result([], limit, "similar_name")  # similar names are one page
+    rows = _name_prefix(patients, query, cursor, limit)
+    if rows or cursor is not None or len(query) < 3:
+        return _result(rows, limit, "name")
+    # Nothing starts with it: a typo, most likely. One more query, only then.
+    return _result(_similar_names(patients, query, limit), limit, "similar_name")
+
+
+def _result(rows: list[Patient], limit: int, kind: str) -> PatientPage:
     last = rows[limit - 1] if len(rows) > limit else None
-    next_cursor = Cursor(last.search_name, last.pk, fuzzy).encode() if last else None
+    next_cursor = Cursor(last.search_name, last.pk).encode() if last else None
     return PatientPage(patients=rows[:limit], next_cursor=next_cursor, kind=kind)
+
+
+def _in_name_order(patients: QuerySet[Patient]) -> QuerySet[Patient]:
+    # Byte order of the folded name: the order of the patient_name_order index (patients
+    # migration 0007), in which a surname prefix is a range of that index too.
+    return patients.alias(name_c=Collate("search_name", "C"))
+
+
+def _after(patients: QuerySet[Patient], cursor: Cursor | None) -> QuerySet[Patient]:
+    """The rows after the cursor. ``name_c >= …`` comes first so that PostgreSQL starts the
+    index scan there (page 20,000 costs what page 1 costs); the OR alone would be a filter
+    over every row before the cursor."""
+    if cursor is None:
+        return patients
+    return patients.filter(Q(name_c__gte=cursor.search_name) & (Q(name_c__gt=cursor.search_name) | Q(pk__gt=cursor.pk)))
+
+
+def _page(patients: QuerySet[Patient], cursor: Cursor | None, limit: int) -> list[Patient]:
+    """``limit + 1`` rows after the cursor, in (folded name, id) order."""
+    return list(_after(_in_name_order(patients), cursor).order_by("name_c", "pk")[: limit + 1])
+
+
+def _name_prefix(patients: QuerySet[Patient], query: str, cursor: Cursor | None, limit: int) -> list[Patient]:
+    """Surname prefix, and from WORD_PREFIX_MIN letters on any word's prefix, in one query.
+
+    Two ordered, limited branches in a UNION, each with its own index: the surname prefix
+    is a range of patient_name_order; the word prefix ("% hel") goes through the trigram
+    index. One OR in a single WHERE made PostgreSQL walk the name order filtering row by
+    row, a second at a million patients for "de" (B2 in docs/benchmarks.md).
+    """
+    folded = Fold(Value(query))
+    ordered = _after(_in_name_order(patients), cursor)
+    surname = ordered.filter(name_c__startswith=folded).order_by("name_c", "pk")[: limit + 1]
+    if len(query) < WORD_PREFIX_MIN:
+        return list(surname)
+    word = ordered.filter(search_name__contains=Fold(Value(" " + query))).order_by("name_c", "pk")[: limit + 1]
+    both = surname.annotate(order_name=Collate("search_name", "C")).union(
+        word.annotate(order_name=Collate("search_name", "C"))
+    )
+    return list(both.order_by("order_name", "id")[: limit + 1])
+
+
+def _similar_names(patients: QuerySet[Patient], query: str, limit: int) -> list[Patient]:
+    """The closest names first: one page, no cursor.
+
+    Ordered by closeness, which is also what keeps PostgreSQL on the trigram index: in name
+    order it walked the whole name index testing every row (over a second at a million
+    patients, B2 in docs/benchmarks.md).
+    """
+    folded = Fold(Value(query))
+    similar = (
+        patients.filter(search_name__trigram_word_similar=folded)
+        .annotate(closeness=TrigramWordSimilarity(folded, "search_name"))
+        .order_by("-closeness", "search_name", "pk")
+    )
+    with transaction.atomic(), connection.cursor() as db:
+        db.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s", [NAME_SIMILARITY])
+        return list(similar[:limit])
 
 
 def patient_possible_duplicates(

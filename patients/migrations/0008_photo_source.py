@@ -8,52 +8,97 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('patients', '0007_patient_name_order'),
-        ('treatments', '0008_remove_appointment_insert_insert_and_more'),
+        ("patients", "0007_patient_name_order"),
+        ("treatments", "0008_remove_appointment_insert_insert_and_more"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='clinicalphoto',
-            name='insert_insert',
+            model_name="clinicalphoto",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='clinicalphoto',
-            name='update_update',
+            model_name="clinicalphoto",
+            name="update_update",
         ),
         migrations.AddField(
-            model_name='clinicalphoto',
-            name='source',
-            field=models.CharField(choices=[('staff', 'taken by the clinic'), ('patient', 'sent by the patient')], default='staff', max_length=10),
+            model_name="clinicalphoto",
+            name="source",
+            field=models.CharField(
+                choices=[("staff", "taken by the clinic"), ("patient", "sent by the patient")],
+                default="staff",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='clinicalphotoevent',
-            name='source',
-            field=models.CharField(choices=[('staff', 'taken by the clinic'), ('patient', 'sent by the patient')], default='staff', max_length=10),
+            model_name="clinicalphotoevent",
+            name="source",
+            field=models.CharField(
+                choices=[("staff", "taken by the clinic"), ("patient", "sent by the patient")],
+                default="staff",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='clinicalphoto',
-            name='uploaded_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="clinicalphoto",
+            name="uploaded_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='clinicalphotoevent',
-            name='uploaded_by',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="clinicalphotoevent",
+            name="uploaded_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                related_query_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='clinicalphoto',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "patients_clinicalphotoevent" ("area", "consultation_id", "content_type", "file_name", "height", "hidden_at", "hidden_reason", "id", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "sha256", "size_bytes", "source", "taken_at", "uploaded_by_id", "view", "width") VALUES (NEW."area", NEW."consultation_id", NEW."content_type", NEW."file_name", NEW."height", NEW."hidden_at", NEW."hidden_reason", NEW."id", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."session_id", NEW."sha256", NEW."size_bytes", NEW."source", NEW."taken_at", NEW."uploaded_by_id", NEW."view", NEW."width"); RETURN NULL;', hash='85c6738562da6aed36ecfbb4caee938c4c48a094', operation='INSERT', pgid='pgtrigger_insert_insert_5d091', table='patients_clinicalphoto', when='AFTER')),
+            model_name="clinicalphoto",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "patients_clinicalphotoevent" ("area", "consultation_id", "content_type", "file_name", "height", "hidden_at", "hidden_reason", "id", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "sha256", "size_bytes", "source", "taken_at", "uploaded_by_id", "view", "width") VALUES (NEW."area", NEW."consultation_id", NEW."content_type", NEW."file_name", NEW."height", NEW."hidden_at", NEW."hidden_reason", NEW."id", NEW."patient_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."session_id", NEW."sha256", NEW."size_bytes", NEW."source", NEW."taken_at", NEW."uploaded_by_id", NEW."view", NEW."width"); RETURN NULL;',
+                    hash="85c6738562da6aed36ecfbb4caee938c4c48a094",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_5d091",
+                    table="patients_clinicalphoto",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='clinicalphoto',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "patients_clinicalphotoevent" ("area", "consultation_id", "content_type", "file_name", "height", "hidden_at", "hidden_reason", "id", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "sha256", "size_bytes", "source", "taken_at", "uploaded_by_id", "view", "width") VALUES (NEW."area", NEW."consultation_id", NEW."content_type", NEW."file_name", NEW."height", NEW."hidden_at", NEW."hidden_reason", NEW."id", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."session_id", NEW."sha256", NEW."size_bytes", NEW."source", NEW."taken_at", NEW."uploaded_by_id", NEW."view", NEW."width"); RETURN NULL;', hash='dda599cccab672bbf262a11f6a170fa492f24477', operation='UPDATE', pgid='pgtrigger_update_update_e44fe', table='patients_clinicalphoto', when='AFTER')),
+            model_name="clinicalphoto",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "patients_clinicalphotoevent" ("area", "consultation_id", "content_type", "file_name", "height", "hidden_at", "hidden_reason", "id", "patient_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "session_id", "sha256", "size_bytes", "source", "taken_at", "uploaded_by_id", "view", "width") VALUES (NEW."area", NEW."consultation_id", NEW."content_type", NEW."file_name", NEW."height", NEW."hidden_at", NEW."hidden_reason", NEW."id", NEW."patient_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."session_id", NEW."sha256", NEW."size_bytes", NEW."source", NEW."taken_at", NEW."uploaded_by_id", NEW."view", NEW."width"); RETURN NULL;',
+                    hash="dda599cccab672bbf262a11f6a170fa492f24477",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_e44fe",
+                    table="patients_clinicalphoto",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddConstraint(
-            model_name='clinicalphoto',
-            constraint=models.CheckConstraint(condition=models.Q(('source', 'patient'), ('uploaded_by__isnull', False), _connector='OR'), name='photo_staff_upload_names_uploader'),
+            model_name="clinicalphoto",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("source", "patient"), ("uploaded_by__isnull", False), _connector="OR"),
+                name="photo_staff_upload_names_uploader",
+            ),
         ),
     ]

@@ -28,6 +28,7 @@ class ClinicalPhoto(models.Model):
     height = models.PositiveIntegerField()
     size_bytes = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
+
     class Source(models.TextChoices):
         STAFF = "staff", _("taken by the clinic")
         PATIENT = "patient", _("sent by the patient")

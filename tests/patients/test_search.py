@@ -104,3 +104,81 @@ def test_search_sql_uses_no_offset_and_no_count(people, django_assert_max_num_qu
         patient_search("dubois", cursor=Cursor("a", 1))
     sql = " ".join(q["sql"] for q in ctx.captured_queries).upper()
     assert "OFFSET" not in sql and "COUNT(" not in sql
+
+
+# --- scale: keyset order, index use, query counts at two sizes ---------------------------------
+
+
+def test_keyset_walks_identical_names_once_each(manager) -> None:
+    """Ties on the folded name are broken by id: the cursor's ``>=`` start and its OR must
+    neither skip nor repeat a namesake."""
+    for _ in range(7):
+        PatientFactory(last_name="Martin", first_name="Zoé", created_by=manager)
+    PatientFactory(last_name="Martin", first_name="Anaïs", created_by=manager)
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = patient_search("", cursor=cursor, limit=3)
+        seen += [p.pk for p in page.patients]
+        if not page.next_cursor:
+            break
+        cursor = Cursor.decode(page.next_cursor)
+    expected = list(Patient.objects.order_by("search_name", "pk").values_list("pk", flat=True))
+    assert seen == expected and len(seen) == 8
+
+
+def test_deep_page_starts_the_index_scan_at_the_cursor(people) -> None:
+    """Page 20,000 must cost what page 1 costs: the cursor is an index condition on
+    patient_name_order, not a filter over every row before it (B5)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        patient_search("", cursor=Cursor("dubois helene", 1))
+    sql = ctx.captured_queries[-1]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "patient_name_order" in plan
+    index_condition = next(line for line in plan.splitlines() if "Index Cond" in line)
+    assert ">=" in index_condition and "dubois helene" in index_condition
+
+
+@pytest.mark.parametrize("query", ["martin", "ma", "dubios", "12/03/1984", ""])
+def test_search_query_count_does_not_grow_with_matches(manager, query) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    PatientFactory(first_name="Hélène", last_name="Dubois", birth_date=date(1984, 3, 12), created_by=manager)
+    PatientFactory(first_name="Zoé", last_name="Martin", birth_date=date(1984, 3, 12), created_by=manager)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            patient_search(query)
+        return len(ctx.captured_queries)
+
+    few = count()
+    for n in range(40):
+        PatientFactory(first_name=f"Léa{n}", last_name=["Martin", "Dubois"][n % 2], birth_date=date(1984, 3, 12),
+                       created_by=manager)  # fmt: skip
+    assert count() == few
+    # Similar names: the prefix query, then SET LOCAL and the search in a savepoint (here,
+    # inside the test's transaction; in a request, BEGIN and COMMIT are not counted).
+    assert few == (1 if query != "dubios" else 5)
+
+
+def test_short_input_matches_surnames_only(people) -> None:
+    # "ma" would match "Marie" anywhere; one or two letters are a surname's first letters.
+    assert names("ma") == {"Zoé"}
+    assert names("he") == set()
+    assert names("hele") == {"Hélène"}
+
+
+def test_similar_names_come_closest_first_on_one_page(people, manager) -> None:
+    PatientFactory(first_name="Ana", last_name="Duboisson", created_by=manager)
+    page = patient_search("dubios")
+    assert page.kind == "similar_name" and page.next_cursor is None
+    assert page.patients[0].last_name in {"Dubois", "Duboisier", "Duboisson"}
+    assert patient_search("dubios", cursor=Cursor("dubois", 1, fuzzy=True)).patients == []

@@ -232,3 +232,43 @@ def test_birth_date_today_is_accepted(practitioner_client: Client) -> None:
     response = practitioner_client.post(reverse("patient_create"), {**VALID, "birth_date": today.isoformat()})
     assert response.status_code == 302
     assert Patient.objects.get().birth_date == today
+
+
+def test_search_page_query_count_is_the_same_for_1_and_40_matches(front_desk_client: Client, manager) -> None:
+    PatientFactory(last_name="Martin", created_by=manager)
+    url = reverse("patient_list") + "?q=martin"
+    one = _count(front_desk_client, url)
+    for _ in range(39):
+        PatientFactory(last_name="Martin", created_by=manager)
+    assert _count(front_desk_client, url) == one == 4
+
+
+def test_deep_list_page_costs_the_queries_of_page_one(front_desk_client: Client, manager) -> None:
+    for _ in range(60):
+        PatientFactory(created_by=manager)
+    first = front_desk_client.get(reverse("patient_list"))
+    after = first.context["page"].next_cursor
+    assert after
+    page_one = _count(front_desk_client, reverse("patient_list"))
+    assert _count(front_desk_client, reverse("patient_list") + f"?after={after}") == page_one
+
+
+@pytest.mark.parametrize("persona", ["front_desk_client", "practitioner_client"])
+def test_patient_page_query_count_is_the_same_for_a_new_and_a_busy_record(request, persona: str, patient) -> None:
+    """A record with treatment courses, consents and sessions (the benchmark's seed, small)
+    costs the queries of a record with nothing yet."""
+    from django.core.management import call_command
+
+    from treatments.models import TreatmentSession
+
+    client = request.getfixturevalue(persona)
+    new = _count(client, reverse("patient_detail", args=[patient.pk]))
+    call_command("bench_seed_patients", patients=5, sessions=40, practitioners=2, force=True, verbosity=0)
+    busy = TreatmentSession.objects.values_list("patient_id", flat=True).order_by("patient_id").first()
+    assert TreatmentSession.objects.filter(patient_id=busy).count() >= 4
+    assert _count(client, reverse("patient_detail", args=[busy])) == new
+
+
+def test_list_rows_link_to_each_patient_page(front_desk_client: Client, patient) -> None:
+    page = front_desk_client.get(reverse("patient_list")).content.decode()
+    assert f'href="{reverse("patient_detail", args=[patient.pk])}"' in page
