@@ -135,9 +135,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    # Sessions read from Redis, written through to PostgreSQL (B0 in docs/benchmarks.md:
-    # one query fewer per signed-in request; a Redis restart only costs cache misses).
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    # Opt-in: sessions read from Redis, written through to PostgreSQL (B0 in
+    # docs/benchmarks.md: one query fewer per signed-in request; a Redis restart only costs
+    # cache misses). Off by default so that pinned query counts hold everywhere.
+    if env.bool("SESSION_CACHE", False):
+        SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {
         "default": {
