@@ -49,7 +49,7 @@ def embedded_database_settings(pgdata: Path, name: str = EMBEDDED_DB_NAME) -> di
         "ENGINE": "django.db.backends.postgresql",
         "NAME": name,
         "USER": "postgres",
-        "PASSWORD": "",
+        "PASSWORD": "",  # local server, trust authentication  # nosec B105
         "HOST": host,
         "PORT": port,
     }

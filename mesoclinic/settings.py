@@ -170,7 +170,7 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{CLINIC_NAME}] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 # Per-IP throttling only: a per-account limit would let anyone lock a practitioner
 # out from everywhere. The per-account-and-IP lockout is axes' job.
-ACCOUNT_RATE_LIMITS = {"login_failed": "30/m/ip", "reset_password": "20/m/ip,5/m/key"}
+ACCOUNT_RATE_LIMITS = {"login_failed": "30/m/ip", "reset_password": "20/m/ip,5/m/key"}  # rate limits, not a password  # nosec B105
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = CLINIC_NAME
 # Staff must enrol TOTP before anything else when on (the default in production).

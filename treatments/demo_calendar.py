@@ -411,7 +411,7 @@ def appointments_demo_seed(
     patients = list(Patient.objects.filter(status=Patient.Status.ACTIVE, city=city).order_by("pk").only("id", "status"))
     if not patients:
         return 0
-    rng = random.Random(f"{location.name}-{today}")  # noqa: S311 - demo data, not secrets
+    rng = random.Random(f"{location.name}-{today}")  # noqa: S311 - demo data, not secrets  # not a secret  # nosec B311
     days = [today + timedelta(days=n) for n in range(-7 * WEEKS, 7 * WEEKS + 1)]
     ahead = [today + timedelta(days=n) for n in range(1, 57)]
     workdays = {

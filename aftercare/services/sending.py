@@ -102,7 +102,7 @@ def _email(message: OutboundMessage, mail: Any) -> EmailMultiAlternatives:
 def _backoff(attempt: int) -> timedelta:
     # 1, 2, 4, 8 … minutes with ±20% jitter so that retries after an outage spread out.
     base = 60 * 2 ** max(attempt - 1, 0)
-    return timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not security
+    return timedelta(seconds=base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not security  # not a secret  # nosec B311
 
 
 def _smtp_code(error: BaseException) -> int | None:
@@ -134,11 +134,11 @@ def _connection_unusable(error: BaseException) -> bool:
 
 _TABLE = OutboundMessage._meta.db_table
 _CLAIM = (
-    f"UPDATE {_TABLE} SET status = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608 - the model's table
+    f"UPDATE {_TABLE} SET status = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608 - the model's table  # identifiers from the models  # nosec B608
     "WHERE id = ANY(%s) AND status = %s AND due_at <= %s RETURNING *"
 )
 _SENT = (
-    f"UPDATE {_TABLE} SET status = %s, sent_at = %s, last_error = '', provider_message_id = %s "  # noqa: S608
+    f"UPDATE {_TABLE} SET status = %s, sent_at = %s, last_error = '', provider_message_id = %s "  # noqa: S608  # identifiers from the models  # nosec B608
     "WHERE id = %s"
 )
 

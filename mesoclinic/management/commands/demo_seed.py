@@ -10,7 +10,7 @@ from django.db import transaction
 from mesoclinic.access import Role
 from mesoclinic.models import Clinic, Location, Room, User
 
-DEMO_PASSWORD = "demo-clinic-2026"  # noqa: S105 - published demo login, see README
+DEMO_PASSWORD = "demo-clinic-2026"  # noqa: S105 - published demo login, see README  # not a password  # nosec B105
 
 # name → (address, city of its demo patients, rooms)
 DEMO_LOCATIONS = {

@@ -43,7 +43,7 @@ class Command(BaseCommand):
             "worker": [python, "-m", "celery", "-A", "mesoclinic", "worker", "-l", "info", "-c", "2"],
             "beat": [python, "-m", "celery", "-A", "mesoclinic", "beat", "-l", "info"],
         }
-        processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}  # noqa: S603
+        processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}  # noqa: S603  # fixed argv  # nosec B603
         url = f"http://{host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"\nMesoClinic is starting at {url}"))
         self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")

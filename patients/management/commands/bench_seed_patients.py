@@ -201,7 +201,7 @@ class Command(BaseCommand):
         missing = count - existing
         if missing <= 0:
             return 0
-        rng = random.Random(f"{seed}:{existing}")  # noqa: S311 - synthetic data, not a secret
+        rng = random.Random(f"{seed}:{existing}")  # noqa: S311 - synthetic data, not a secret  # not a secret  # nosec B311
         tail = surname_tail(rng)
         surnames = list(COMMON_SURNAMES) + tail
         common_total = sum(COMMON_SURNAMES.values())
@@ -339,7 +339,7 @@ class Command(BaseCommand):
         # One row per plan, ids drawn up front so the consent, the plan (its own root) and
         # its sessions can refer to each other. Patient j of the plan: a multiplicative
         # hash over the patients in id order, so courses spread over the whole register.
-        plan_rows = f"""
+        plan_rows = f"""  # identifiers from the models  # nosec B608
             CREATE TEMP TABLE bench_course ON COMMIT DROP AS
             WITH ids AS (SELECT array_agg(id ORDER BY id) AS patients FROM {q(Patient._meta.db_table)})
             SELECT j, nextval({consent_seq}) AS consent_id, nextval({plan_seq}) AS plan_id,
@@ -405,7 +405,7 @@ class Command(BaseCommand):
                 params_all = params | extra | {"sessions_per_plan": SESSIONS_PER_PLAN}
                 cursor.execute(
                     _bound(
-                        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+                        f"INSERT INTO {q(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608  # identifiers from the models  # nosec B608
                         f"SELECT {', '.join(expressions)} FROM {source}",
                         params_all,
                     )

@@ -143,7 +143,7 @@ class Command(BaseCommand):
             params |= {"created_by": created_by.pk, "now": timezone.now(), "first": existing + 1, "last": count}
             # Identifiers come from the model, values are parameters.
             sql = (
-                f"INSERT INTO {Patient._meta.db_table} ({', '.join(columns)}) "  # noqa: S608
+                f"INSERT INTO {Patient._meta.db_table} ({', '.join(columns)}) "  # noqa: S608  # identifiers from the models  # nosec B608
                 f"SELECT {', '.join(expressions)} FROM generate_series(%(first)s, %(last)s) AS n"
             )
             with pgtrigger.ignore(), connection.cursor() as cursor:
@@ -203,7 +203,7 @@ class Command(BaseCommand):
             "created_by": created_by.pk,
         }
         # Identifiers come from the models, values are parameters.
-        sql = f"""
+        sql = f"""  # identifiers from the models  # nosec B608
             WITH days AS (
                 SELECT day::date AS day, (row_number() OVER (ORDER BY day DESC) - 1)::int AS back
                 FROM generate_series(
