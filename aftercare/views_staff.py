@@ -76,7 +76,7 @@ def outbox_list(request: HttpRequest) -> HttpResponse:
         .order_by("-pk")
     )
     before = request.GET.get("before", "")
-    if before.isdigit():
+    if before.isdecimal():
         rows = rows.filter(pk__lt=int(before))
     page = list(rows[: OUTBOX_PAGE + 1])
     more = len(page) > OUTBOX_PAGE

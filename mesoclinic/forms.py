@@ -56,6 +56,11 @@ class AuditFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        for name in ("date_from", "date_to"):
+            # A day after 2999 (9999-12-31) would overflow the "day after" of the date filter.
+            if data.get(name) and not 1900 <= data[name].year <= 2999:
+                self.add_error(name, _("Enter a date between 1900 and 2999."))
+                data[name] = None
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", _("The end date is before the start date."))
         return data

@@ -45,10 +45,10 @@ class Cursor:
 
     @classmethod
     def decode(cls, raw: str | None) -> Cursor | None:
-        if not raw or ":" not in raw or raw[0] not in "fp":
+        if not raw or ":" not in raw or raw[0] not in "fp" or "\x00" in raw:
             return None
         pk, _, name = raw[1:].partition(":")
-        return cls(name, int(pk), raw[0] == "f") if pk.isdigit() and len(pk) < 19 else None
+        return cls(name, int(pk), raw[0] == "f") if pk.isdecimal() and len(pk) < 19 else None
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,8 @@ def patient_search(
     three letters or more), the closest similar names (typos) are shown instead, one page
     of them. Ordered by folded name then id, paginated by keyset (no OFFSET, no COUNT).
     """
-    query = " ".join(query.split())[:100]
+    # PostgreSQL text cannot hold NUL: a pasted one is a space, like other invisible characters.
+    query = " ".join(query.replace("\x00", " ").split())[:100]
     patients = _base(include_archived)
     if not query:
         return _result(_page(patients, cursor, limit), limit, "all")

@@ -79,7 +79,7 @@ class MedicationForm(forms.Form):
         return data
 
 
-MedicationFormSet = formset_factory(MedicationForm, extra=2, max_num=30, validate_max=True)
+MedicationFormSet = formset_factory(MedicationForm, extra=2, max_num=30, absolute_max=30, validate_max=True)
 
 
 class ConsultationForm(forms.Form):
@@ -168,4 +168,4 @@ class MeasurementForm(forms.Form):
         return data
 
 
-MeasurementFormSet = formset_factory(MeasurementForm, extra=3, max_num=40, validate_max=True)
+MeasurementFormSet = formset_factory(MeasurementForm, extra=3, max_num=40, absolute_max=40, validate_max=True)

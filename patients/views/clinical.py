@@ -110,7 +110,10 @@ def _safe_next(request: HttpRequest, patient: Patient) -> str:
     from django.utils.http import url_has_allowed_host_and_scheme
 
     target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    # A path only: redirect() would take anything else for the name of a URL pattern.
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return reverse("history_detail", kwargs={"patient_id": patient.pk})
 

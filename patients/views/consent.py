@@ -158,6 +158,9 @@ def consent_withdraw(request: HttpRequest, patient_id: int, consent_id: int) -> 
 
 def _safe_next(request: HttpRequest, patient_id: int) -> str:
     target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    # A path only: redirect() would take anything else for the name of a URL pattern.
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return reverse("patient_detail", kwargs={"patient_id": patient_id})

@@ -87,7 +87,7 @@ def photo_list(request: HttpRequest, patient_id: int) -> HttpResponse:
 def photo_upload(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _patient(patient_id)
     patient_access(request, patient_id=patient.pk, clinical=True, what="photo upload", action="edit")
-    initial = {name: request.GET[name] for name in ("consultation", "session") if request.GET.get(name, "").isdigit()}
+    initial = {name: request.GET[name] for name in ("consultation", "session") if request.GET.get(name, "").isdecimal()}
     form = PhotoUploadForm(request.POST or None, request.FILES or None, patient=patient, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

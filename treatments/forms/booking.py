@@ -47,6 +47,10 @@ class BookingForm(forms.Form):
         else:
             data["patient_obj"] = None
         location, day, start = data.get("location"), data.get("day"), data.get("start")
+        if day and not 1900 <= day.year <= 2999:
+            # 9999-12-31 would overflow the appointment's end and the day after it.
+            self.add_error("day", _("Enter a date between 1900 and 2999."))
+            day = None
         if location and day and start:
             from zoneinfo import ZoneInfo
 

@@ -31,7 +31,13 @@ class ProductForm(forms.ModelForm):
 
 
 ComponentFormSet = inlineformset_factory(
-    Product, ProductComponent, fields=("ingredient", "mg_per_ml"), extra=2, can_delete=False, max_num=20
+    Product,
+    ProductComponent,
+    fields=("ingredient", "mg_per_ml"),
+    extra=2,
+    can_delete=False,
+    max_num=20,
+    absolute_max=20,
 )
 
 

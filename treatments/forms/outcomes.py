@@ -26,4 +26,4 @@ class OutcomeForm(forms.Form):
     satisfaction = forms.IntegerField(label=_("Satisfaction (0–10)"), min_value=0, max_value=10, required=False)
 
 
-OutcomeMeasurementFormSet = formset_factory(MeasurementForm, extra=3, max_num=20, validate_max=True)
+OutcomeMeasurementFormSet = formset_factory(MeasurementForm, extra=3, max_num=20, absolute_max=20, validate_max=True)

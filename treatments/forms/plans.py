@@ -130,4 +130,6 @@ class BaseAreaFormSet(BaseFormSet):
             raise forms.ValidationError(_("Each area appears once; combine the products of an area in its blend."))
 
 
-AreaFormSet = formset_factory(AreaForm, formset=BaseAreaFormSet, extra=0, max_num=14, validate_max=True)
+AreaFormSet = formset_factory(
+    AreaForm, formset=BaseAreaFormSet, extra=0, max_num=14, absolute_max=14, validate_max=True
+)

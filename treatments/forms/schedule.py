@@ -177,6 +177,11 @@ class ClosureForm(forms.Form):
         if not self.own_leave_only and both_fields_clean and (location is None) == (practitioner is None):
             self.add_error("location", _("Choose either a location (closure) or a practitioner (leave)."))
         first, last = data.get("first_day"), data.get("last_day")
+        for name, day in (("first_day", first), ("last_day", last)):
+            # 9999-12-31 would overflow the day after the last one.
+            if day and not 1900 <= day.year <= 2999:
+                self.add_error(name, _("Enter a date between 1900 and 2999."))
+                first = last = None
         if first and last and last < first:
             self.add_error("last_day", _("The last day is before the first day."))
         if self.errors or not (first and last) or (location is None and practitioner is None):
@@ -228,6 +233,11 @@ class NoShowFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        for name in ("since", "until"):
+            # A day after 2999 (9999-12-31) would overflow the "day after" of the report's range.
+            if data.get(name) and not 1900 <= data[name].year <= 2999:
+                self.add_error(name, _("Enter a date between 1900 and 2999."))
+                data[name] = None
         data["since"] = data.get("since") or _default_since()
         data["until"] = data.get("until") or timezone.localdate()
         if "since" not in self.errors and "until" not in self.errors and data["since"] > data["until"]:

@@ -205,6 +205,7 @@ def appointment_reschedule(
 ) -> Appointment:
     """Move a booked appointment. ``revision`` is the one the user saw: if someone changed
     the appointment since, nothing moves and the user is asked to reload."""
+    reason = reason.replace("\x00", "")  # PostgreSQL text cannot hold NUL
     duration = duration or (appointment.ends_at - appointment.starts_at)
     previous_start = appointment.starts_at
     _validate(
@@ -268,6 +269,7 @@ def _status(
 @transaction.atomic
 def appointment_cancel(*, appointment: Appointment, by: User | None, reason: str) -> Appointment:
     """Cancel a booked appointment; ``by`` is None when the patient cancels through their link."""
+    reason = reason.replace("\x00", "")  # PostgreSQL text cannot hold NUL
     if not reason.strip():
         raise ValidationError({"reason": _("Say why the appointment is cancelled.")})
     late = appointment.starts_at - timezone.now() < LATE_CANCEL

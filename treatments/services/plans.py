@@ -312,6 +312,8 @@ def plan_transition(*, plan: TreatmentPlan, to: str, by: User, revision: int | N
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
     if revision is not None and plan.revision != revision:
         raise PlanConflict(_("This plan was changed by someone else since you opened it. Reload the page."))
+    if to not in Status.values:
+        raise ValidationError(_("Unknown plan status."))
     if to not in TRANSITIONS.get(plan.status, set()):
         raise ValidationError(
             _("A plan that is %(status)s cannot become %(to)s.")

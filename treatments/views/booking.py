@@ -43,7 +43,7 @@ LAYOUTS = ("grid", "list", "detail")
 def _location(request: HttpRequest) -> Location:
     locations = Location.objects.filter(is_active=True).order_by("name")
     wanted = request.GET.get("location")
-    if wanted and wanted.isdigit():
+    if wanted and wanted.isdecimal():
         chosen = locations.filter(pk=int(wanted)).first()
         if chosen:
             return chosen
@@ -188,7 +188,7 @@ def _lane_page(request: HttpRequest, lanes: list[dict[str, Any]]) -> tuple[list[
     """A tablet shows a handful of columns: eight practitioners (or rooms) at a time."""
     pages = max(1, -(-len(lanes) // LANES_PER_PAGE))
     wanted = request.GET.get("lanes", "1")
-    page = min(int(wanted), pages) if wanted.isdigit() and 0 < len(wanted) < 4 and int(wanted) > 0 else 1
+    page = min(int(wanted), pages) if wanted.isdecimal() and 0 < len(wanted) < 4 and int(wanted) > 0 else 1
     first = (page - 1) * LANES_PER_PAGE
     params = request.GET.copy()
     links = []
@@ -372,7 +372,7 @@ def _plan_suggestions(request: HttpRequest, form: BookingForm) -> dict[str, obje
     """The chosen patient (name, attendance) and, with a consented or active plan, the
     next session's free slots."""
     number = form.data.get("patient") or form.initial.get("patient")
-    if not number or not str(number).isdigit() or int(number) > 2**62:
+    if not number or not str(number).isdecimal() or int(number) > 2**62:
         return {}
     patient = Patient.objects.filter(pk=int(number)).only("id", "first_name", "last_name", "status").first()
     if patient is None:
@@ -478,7 +478,9 @@ def _act(request: HttpRequest, appointment: Appointment, action: str) -> _Outcom
     seen = request.POST.get("revision", "")
     # Refused because the appointment changed under the user (409) or because of what
     # they typed (400): the card then shows the appointment as it now is.
-    conflict = appointment.status != Appointment.Status.BOOKED or (seen.isdigit() and int(seen) != appointment.revision)
+    conflict = appointment.status != Appointment.Status.BOOKED or (
+        seen.isdecimal() and int(seen) != appointment.revision
+    )
     try:
         if action == "check_in":
             services.appointment_check_in(appointment=appointment, by=request.user)

@@ -114,8 +114,9 @@ def plan_builder(request: HttpRequest, plan_id: int) -> HttpResponse:
     action = request.POST.get("action", "save")
     data = request.POST.copy() if request.method == "POST" else None
     if data is not None and action == "add_area":
-        total = int(data.get("areas-TOTAL_FORMS", "0") or 0)
-        data["areas-TOTAL_FORMS"] = str(min(total + 1, 14))
+        total = data.get("areas-TOTAL_FORMS", "")
+        # A forged count is no count: the formset then reports its management form as broken.
+        data["areas-TOTAL_FORMS"] = str(min(int(total) + 1, 14)) if total.isdecimal() and len(total) < 4 else "0"
     form = PlanForm(
         data,
         initial={
@@ -244,7 +245,7 @@ def plan_transition(request: HttpRequest, plan_id: int) -> HttpResponse:
     revision = request.POST.get("revision")
     try:
         plan_services.plan_transition(
-            plan=plan, to=to, by=request.user, revision=int(revision) if revision and revision.isdigit() else None
+            plan=plan, to=to, by=request.user, revision=int(revision) if revision and revision.isdecimal() else None
         )
     except (PlanBlocked, PlanNeedsAcknowledgement) as error:
         messages.error(request, " ".join(error.messages))

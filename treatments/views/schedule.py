@@ -297,7 +297,7 @@ def closure_list(request: HttpRequest) -> HttpResponse:
                 return redirect(reverse("closure_list") + "?" + urlencode({"created": exception.pk}))
     created = None
     wanted = request.GET.get("created", "")
-    if wanted.isdigit():
+    if wanted.isdecimal():
         created = ScheduleException.objects.select_related("location", "practitioner").filter(pk=int(wanted)).first()
     exceptions = [_exception_row(request.user, exception) for exception in exceptions_upcoming()]
     context = {

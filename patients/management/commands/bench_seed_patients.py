@@ -339,7 +339,7 @@ class Command(BaseCommand):
         # One row per plan, ids drawn up front so the consent, the plan (its own root) and
         # its sessions can refer to each other. Patient j of the plan: a multiplicative
         # hash over the patients in id order, so courses spread over the whole register.
-        plan_rows = f"""  # identifiers from the models  # nosec B608
+        plan_rows = f"""
             CREATE TEMP TABLE bench_course ON COMMIT DROP AS
             WITH ids AS (SELECT array_agg(id ORDER BY id) AS patients FROM {q(Patient._meta.db_table)})
             SELECT j, nextval({consent_seq}) AS consent_id, nextval({plan_seq}) AS plan_id,

@@ -203,7 +203,7 @@ class Command(BaseCommand):
             "created_by": created_by.pk,
         }
         # Identifiers come from the models, values are parameters.
-        sql = f"""  # identifiers from the models  # nosec B608
+        sql = f"""
             WITH days AS (
                 SELECT day::date AS day, (row_number() OVER (ORDER BY day DESC) - 1)::int AS back
                 FROM generate_series(
