@@ -14,21 +14,10 @@ from playwright.sync_api import Page, expect
 from mesoclinic.access import Role
 from patients.models import ClinicalPhoto, Consent, Consultation, MedicalHistory, Patient
 from patients.services.consent import consent_text_publish
+from tests.browser.signature_pad import signature_draw
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _sign(page: Page) -> None:
-    pad = page.locator("canvas[data-signature-pad]")
-    pad.scroll_into_view_if_needed()
-    box = pad.bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    for step in range(1, 30):
-        page.mouse.move(box["x"] + 20 + step * 10, box["y"] + box["height"] / 2 + (15 if step % 2 else -15))
-    page.mouse.up()
 
 
 def test_practitioner_journey(live_server, page: Page, private_storage: Path, tmp_path: Path) -> None:
@@ -91,7 +80,7 @@ def test_practitioner_journey(live_server, page: Page, private_storage: Path, tm
     for kind in ("mesotherapy", "photography"):
         page.goto(f"{live_server.url}/patients/{patient.pk}/consent/{kind}/")
         page.get_by_label("Full name, typed by the patient").fill("Léa Fontaine")
-        _sign(page)
+        signature_draw(page)
         page.get_by_role("button", name="Sign the consent").click()
         expect(page.get_by_test_id("consent-card")).to_be_visible()
     expect(page.get_by_test_id("consent-valid")).to_have_count(2)

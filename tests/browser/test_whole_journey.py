@@ -32,6 +32,7 @@ from aftercare.services import message_sweep_due
 from mesoclinic.access import Role
 from patients.models import Consent, Patient
 from patients.services.consent import consent_text_publish
+from tests.browser.signature_pad import signature_draw
 from tests.factories import PASSWORD, LocationFactory, RoomFactory, UserFactory
 from treatments.catalogue_seed import catalogue_seed
 from treatments.models import AdverseEvent, Appointment, Lot, OpeningHours, TreatmentPlan, TreatmentSession
@@ -42,18 +43,6 @@ PARIS = ZoneInfo("Europe/Paris")
 # A Monday morning in Paris; the server clock is moved through the journey.
 MONDAY = datetime(2027, 3, 1, 8, 0, tzinfo=PARIS)
 LINK = re.compile(r"https?://[^\s\"'<>]+(/p/[A-Za-z0-9_-]{20,}/)")
-
-
-def _sign(page: Page) -> None:
-    pad = page.locator("canvas[data-signature-pad]")
-    pad.scroll_into_view_if_needed()
-    box = pad.bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    for step in range(1, 30):
-        page.mouse.move(box["x"] + 20 + step * 10, box["y"] + box["height"] / 2 + (15 if step % 2 else -15))
-    page.mouse.up()
 
 
 def _sign_in(page: Page, base: str, user_email: str) -> None:
@@ -155,7 +144,7 @@ def test_the_whole_clinical_loop(
 
         doc.goto(f"{base}/patients/{patient.pk}/consent/lipolysis/")
         doc.get_by_label("Full name, typed by the patient").fill("Élodie Marchand")
-        _sign(doc)
+        signature_draw(doc)
         doc.get_by_role("button", name="Sign the consent").click()
         expect(doc.get_by_test_id("consent-card")).to_be_visible()
         assert Consent.objects.filter(patient=patient, text__kind="lipolysis").count() == 1
