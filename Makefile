@@ -58,7 +58,12 @@ bench-calendar: venv-dev
 # B0–B3, B5 (docs/benchmarks.md): seed once (about 6 min), then measure (about 10 min).
 BENCH_100K ?= postgres://postgres@127.0.0.1:5432/mesoclinic_bench100k
 BENCH_1M ?= postgres://postgres@127.0.0.1:5432/mesoclinic_bench1m
+# The database named by a postgres:// URL, created when missing.
+ensure_db = psql "$(1)" -qAtc "SELECT 1" >/dev/null 2>&1 || psql "$(dir $(1))postgres" -qc 'CREATE DATABASE "$(notdir $(1))"'
+
 bench-seed: venv-dev
+	$(call ensure_db,$(BENCH_100K))
+	$(call ensure_db,$(BENCH_1M))
 	DATABASE_URL=$(BENCH_100K) $(BIN)/python manage.py migrate -v 0
 	DATABASE_URL=$(BENCH_100K) $(BIN)/python manage.py bench_seed_patients
 	DATABASE_URL=$(BENCH_1M) $(BIN)/python manage.py migrate -v 0

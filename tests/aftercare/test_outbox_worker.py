@@ -10,13 +10,10 @@ restart test needs it and a local ``redis-server`` it may stop and start.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,85 +25,13 @@ from django.utils import timezone
 from aftercare.models import OutboundMessage
 from aftercare.services import message_header_id, message_sweep_due
 from aftercare.services.sending import CLAIM_CHUNK
-from mesoclinic.celery import app as celery_app
-from mesoclinic.models import Heartbeat
 from tests.aftercare.smtp_sink import SmtpSink
-from tests.mesoclinic.test_real_worker import _database_url
+from tests.worker_process import CeleryWorker, broker_purge, current_database_url, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-CELERY_WORKER = [sys.executable, "-m", "celery", "-A", "mesoclinic", "worker", "-l", "info", "-c", "1"]
-CELERY_WORKER += ["--without-gossip", "--without-mingle"]
 REDIS_SERVER = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379"]
 REDIS_SERVER += ["--save", "", "--appendonly", "no"]
 Status = OutboundMessage.Status
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return predicate()
-
-
-class Worker:
-    """One ``celery worker`` process group, with mail going to the sink."""
-
-    def __init__(self, folder: Path, sink: SmtpSink) -> None:
-        self.folder = folder
-        self.sink = sink
-        self.process: subprocess.Popen | None = None
-        self.started = 0
-
-    def start(self) -> None:
-        self.started += 1
-        Heartbeat.objects.filter(component="worker").delete()
-        env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(),
-            "EMAIL_HOST": self.sink.host,
-            "EMAIL_PORT": str(self.sink.port),
-            "EMAIL_USE_TLS": "false",
-            "EMAIL_USE_SSL": "false",
-            "EMAIL_TIMEOUT": "10",
-            "EMAIL_FOLDER": str(self.folder / "mail"),
-            "PRIVATE_MEDIA_ROOT": str(self.folder / "private"),
-            "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-        }
-        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        log = (self.folder / f"worker-{self.started}.log").open("w")
-        self.process = subprocess.Popen(
-            [*CELERY_WORKER, "-n", f"outbox{self.started}@%h"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # Its own process group: a kill takes the pool child too, as a crash would.
-            start_new_session=True,
-        )
-        log.close()
-        ready = _wait_for(lambda: Heartbeat.objects.filter(component="worker").exists(), timeout=90, every=0.25)
-        assert ready, self.log()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def log(self) -> str:
-        return "\n".join(path.read_text()[-3000:] for path in sorted(self.folder.glob("worker-*.log")))
 
 
 @pytest.fixture
@@ -119,14 +44,13 @@ def sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
-def worker(tmp_path: Path, sink: SmtpSink, settings: object) -> Iterator[Worker]:
+def worker(tmp_path: Path, sink: SmtpSink, settings: object) -> Iterator[CeleryWorker]:
     # Short leases so that recovery happens within the test; the sweeps run in this process.
     settings.OUTBOX_BATCH_SIZE = 10  # type: ignore[attr-defined]
     settings.OUTBOX_SENDING_LEASE_SECONDS = 2  # type: ignore[attr-defined]
     settings.OUTBOX_QUEUED_LEASE_SECONDS = 2  # type: ignore[attr-defined]
-    with celery_app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)  # type: ignore[attr-defined]
-    worker = Worker(tmp_path, sink)
+    broker_purge()
+    worker = CeleryWorker(tmp_path, current_database_url(), sink)
     try:
         yield worker
     finally:
@@ -152,7 +76,7 @@ def _sent() -> int:
     return OutboundMessage.objects.filter(status=Status.SENT).count()
 
 
-def _sweep_until_all_sent(count: int, worker: Worker, timeout: float = 120) -> None:
+def _sweep_until_all_sent(count: int, worker: CeleryWorker, timeout: float = 120) -> None:
     def done() -> bool:
         if _sent() == count:
             return True
@@ -160,7 +84,7 @@ def _sweep_until_all_sent(count: int, worker: Worker, timeout: float = 120) -> N
         return False
 
     states = OutboundMessage.objects.values("status").annotate(n=Count("pk"))
-    assert _wait_for(done, timeout=timeout, every=0.5), ({row["status"]: row["n"] for row in states}, worker.log())
+    assert wait_for(done, timeout=timeout, every=0.5), ({row["status"]: row["n"] for row in states}, worker.log())
 
 
 def _assert_each_delivered_once(sink: SmtpSink, rows: list[OutboundMessage]) -> None:
@@ -169,7 +93,7 @@ def _assert_each_delivered_once(sink: SmtpSink, rows: list[OutboundMessage]) -> 
     assert delivered == {message_header_id(row.pk): 1 for row in rows}
 
 
-def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(worker: Worker, sink: SmtpSink) -> None:
+def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(worker: CeleryWorker, sink: SmtpSink) -> None:
     rows = _rows(30)
     worker.start()
     assert len(message_sweep_due()) == 30  # three batch tasks on the broker
@@ -178,7 +102,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(worker: 
     def mid_message() -> bool:
         return sink.total >= 4 and sink.data_started == sink.total + 1
 
-    assert _wait_for(mid_message, timeout=60, every=0.005), worker.log()
+    assert wait_for(mid_message, timeout=60, every=0.005), worker.log()
     worker.kill()
     delivered_before = sink.total
     assert 4 <= delivered_before < 30
@@ -204,14 +128,14 @@ def _redis_start() -> None:
     if _redis_cli("ping").stdout.strip() == "PONG":
         return
     subprocess.run(REDIS_SERVER, check=True, timeout=10)
-    assert _wait_for(lambda: _redis_cli("ping").stdout.strip() == "PONG", timeout=10)
+    assert wait_for(lambda: _redis_cli("ping").stdout.strip() == "PONG", timeout=10)
 
 
 @pytest.mark.skipif(
     not settings.REDIS_URL.startswith("redis://127.0.0.1:6379") or not shutil.which("redis-server"),
     reason="needs the Redis broker on 127.0.0.1:6379 (REDIS_URL) and redis-server to restart it",
 )
-def test_redis_restarted_while_sending_loses_nothing(worker: Worker, sink: SmtpSink) -> None:
+def test_redis_restarted_while_sending_loses_nothing(worker: CeleryWorker, sink: SmtpSink) -> None:
     rows = _rows(40)
     worker.start()
     assert len(message_sweep_due()) == 40
@@ -219,7 +143,7 @@ def test_redis_restarted_while_sending_loses_nothing(worker: Worker, sink: SmtpS
     try:
         # Every queued task is lost with it (no persistence).
         _redis_cli("shutdown", "nosave")
-        assert _wait_for(lambda: _redis_cli("ping").returncode != 0, timeout=10)
+        assert wait_for(lambda: _redis_cli("ping").returncode != 0, timeout=10)
         time.sleep(2.5)  # the queued lease runs out: the next sweep hands the rows again
         # A sweep during the outage does not fail; it gives what it could not publish back.
         handed = message_sweep_due()

@@ -14,13 +14,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +28,9 @@ from django.db import connection
 
 from bench.backup_drill import Server, client_program, server_major
 from tests.aftercare.smtp_sink import free_port
+from tests.worker_process import ROOT, django_env
 
-ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "faults"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return predicate()
 
 
 def _pg_bin() -> Path:
@@ -208,14 +197,6 @@ def private_database(private_pg: PrivatePostgres) -> Iterator[PrivatePostgres]:
     private_pg.execute("TRUNCATE aftercare_outboundmessage, django_session CASCADE")
 
 
-def django_env(database_url: str, **extra: str) -> dict[str, str]:
-    """The environment of a Django child process using ``database_url``."""
-    env = {**os.environ, "DATABASE_URL": database_url, **extra}
-    # Child processes are ordinary synchronous programs (the flag is for pytest's own loop).
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    return env
-
-
 def django_run(database_url: str, code: str, timeout: float = 120) -> Any:
     """Run ``code`` in a Django child process on ``database_url``; its last stdout line is JSON."""
     script = "import django, json\ndjango.setup()\n" + code
@@ -230,89 +211,3 @@ def django_run(database_url: str, code: str, timeout: float = 120) -> Any:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-CELERY_WORKER = [sys.executable, "-m", "celery", "-A", "mesoclinic", "worker", "-l", "info", "-c", "1"]
-CELERY_WORKER += ["--without-gossip", "--without-mingle"]
-
-
-class CeleryWorker:
-    """One ``celery worker`` process group on ``database_url``, mail going to an SMTP sink.
-
-    ``ready`` tells when the worker has started (its heartbeat row, read wherever that
-    database is); ``reset`` clears that sign before each start."""
-
-    def __init__(
-        self,
-        folder: Path,
-        database_url: str,
-        sink: Any,
-        ready: Callable[[], bool],
-        reset: Callable[[], None],
-        **extra_env: str,
-    ) -> None:
-        self.folder = folder
-        self.database_url = database_url
-        self.sink = sink
-        self.ready = ready
-        self.reset = reset
-        self.extra_env = extra_env
-        self.process: subprocess.Popen | None = None
-        self.started = 0
-
-    def start(self) -> None:
-        from django.conf import settings
-
-        self.started += 1
-        self.reset()
-        env = django_env(
-            self.database_url,
-            EMAIL_HOST=self.sink.host,
-            EMAIL_PORT=str(self.sink.port),
-            EMAIL_USE_TLS="false",
-            EMAIL_USE_SSL="false",
-            EMAIL_TIMEOUT="10",
-            EMAIL_FOLDER=str(self.folder / "mail"),
-            PRIVATE_MEDIA_ROOT=str(self.folder / "private"),
-            CELERY_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
-            **self.extra_env,
-        )
-        log = (self.folder / f"worker-{self.started}.log").open("w")
-        self.process = subprocess.Popen(
-            [*CELERY_WORKER, "-n", f"faults{self.started}@%h"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # Its own process group: a kill takes the pool child too, as a crash would.
-            start_new_session=True,
-        )
-        log.close()
-        assert wait_for(self.ready, timeout=90, every=0.25), self.log()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def log(self) -> str:
-        return "\n".join(path.read_text()[-3000:] for path in sorted(self.folder.glob("worker-*.log")))
-
-
-def broker_purge() -> None:
-    from django.conf import settings
-
-    from mesoclinic.celery import app as celery_app
-
-    with celery_app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)

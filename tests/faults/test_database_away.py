@@ -27,7 +27,8 @@ from django.urls import reverse
 from mesoclinic.db_unavailable import RETRY_AFTER_SECONDS
 from mesoclinic.models import User
 from tests.aftercare.smtp_sink import free_port
-from tests.faults.conftest import ROOT, PrivatePostgres, django_env, django_run, wait_for
+from tests.faults.conftest import PrivatePostgres, django_run
+from tests.worker_process import ROOT, django_env, wait_for
 
 MIDDLEWARE = "mesoclinic.db_unavailable.DatabaseUnavailableMiddleware"
 FRIENDLY = "MesoClinic is briefly unavailable"

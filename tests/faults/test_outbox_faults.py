@@ -25,10 +25,9 @@ from django.utils import timezone
 
 from aftercare.models import OutboundMessage
 from aftercare.services import message_header_id, message_sweep_due
-from mesoclinic.models import Heartbeat
 from tests.aftercare.smtp_sink import SmtpSink
-from tests.faults.conftest import ROOT, CeleryWorker, PrivatePostgres, broker_purge, django_env, django_run, wait_for
-from tests.mesoclinic.test_real_worker import _database_url
+from tests.faults.conftest import PrivatePostgres, django_run
+from tests.worker_process import ROOT, CeleryWorker, broker_purge, current_database_url, django_env, wait_for
 
 Status = OutboundMessage.Status
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -59,21 +58,11 @@ def worker(tmp_path: Path, sink: SmtpSink, settings: object) -> Iterator[CeleryW
     settings.OUTBOX_SENDING_LEASE_SECONDS = 2  # type: ignore[attr-defined]
     settings.OUTBOX_QUEUED_LEASE_SECONDS = 2  # type: ignore[attr-defined]
     broker_purge()
-    worker = CeleryWorker(
-        tmp_path,
-        _database_url(),
-        sink,
-        ready=lambda: Heartbeat.objects.filter(component="worker").exists(),
-        reset=_heartbeat_clear,
-    )
+    worker = CeleryWorker(tmp_path, current_database_url(), sink)
     try:
         yield worker
     finally:
         worker.stop()
-
-
-def _heartbeat_clear() -> None:
-    Heartbeat.objects.filter(component="worker").delete()
 
 
 def _rows(count: int) -> list[int]:
