@@ -190,7 +190,7 @@ production middleware (sessions, CSRF, CSP, MFA check, history context, axes), o
 Load: wrk {info["wrk"]}, {args.wrk_threads} threads, {args.connections} connections, {args.duration} s per target after a
 2 s warm-up; signed-in pages with the front desk's session cookie. Query counts and SQL time:
 the same requests in-process through the test client, queries captured, median of {args.runs}.
-Machine: {info["nproc"]} CPUs (shared with other work; wrk, gunicorn and PostgreSQL on the same
+Machine: {info["nproc"]} CPUs (wrk, gunicorn and PostgreSQL on the same
 CPUs), Python {info["python"]}, Django {info["django"]}, psycopg {info["psycopg"]}, PostgreSQL {info["postgres"]},
 {info["platform"]}, load average {info["load"]} when it finished.
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Value
-from django.db.models.functions import Collate
+from django.db.models.functions import Collate, Concat, Left
 
 from patients.models import (
     ClinicalPhoto,
@@ -28,6 +28,13 @@ PAGE_SIZE = 25
 # word_similarity threshold for typo-tolerant name search (pg_trgm default is 0.6,
 # which misses one swapped letter in a short surname).
 NAME_SIMILARITY = 0.4
+# Typo search through the surname dictionary (B2): pg_trgm similarity of a misspelt surname
+# to the right one can be low ("dubios"/"dubois": 0.27); up to SURNAME_CANDIDATES of the
+# most similar are ranked by edit distance, and the first SIMILAR_SURNAMES shown.
+SURNAME_SIMILARITY = 0.25
+SURNAME_CANDIDATES = 50
+SIMILAR_SURNAMES = 5
+SURNAME_EDITS = 2  # farther surnames are not a typo of it: every whole name is compared instead
 # Shorter inputs match surnames by prefix only: "% ber" is in too many names, or too few,
 # for either of PostgreSQL's plans to stay fast at a million patients (B2).
 WORD_PREFIX_MIN = 4
@@ -164,7 +171,105 @@ def _name_prefix(patients: QuerySet[Patient], query: str, cursor: Cursor | None,
 
 
 def _similar_names(patients: QuerySet[Patient], query: str, limit: int) -> list[Patient]:
-    """The closest names first: one page, no cursor.
+    """The patients of the surnames closest to a misspelt one: one page, no cursor.
+
+    The misspelt surname (the query's first word, or first two for "le goff") is looked up
+    in the surname dictionary, then the patients of the closest few surnames are read
+    through the name-order index; with a first name typed too, closest first within each
+    surname. When no surname is near (a first name typed alone), every name is compared.
+    """
+    words = query.split()
+    near = _near_surnames([words[0], " ".join(words[:2])] if len(words) > 1 else [words[0]])
+    if not near:
+        return _similar_whole_names(patients, query, limit)
+    found = _patients_of(patients, near, words, limit, first_letter=True)
+    if not found and len(words) > 1:  # the first name's first letter was mistyped too
+        found = _patients_of(patients, near, words, limit, first_letter=False)
+    return found
+
+
+def _patients_of(
+    patients: QuerySet[Patient], near: list[tuple[str, int]], words: list[str], limit: int, first_letter: bool
+) -> list[Patient]:
+    """Patients of the near surnames, in their order, one UNION ALL of name-order ranges.
+
+    With a first name typed after the surname, each range is narrowed to its first letter
+    (``martin h``: a few hundred of 3,500 Martins at a million patients) and ranked by
+    closeness to it."""
+    branches = []
+    for rank, (surname, head_words) in enumerate(near):
+        rest = " ".join(words[head_words:])
+        start: Value | Concat = Value(surname + " ")
+        closeness: Value | TrigramWordSimilarity = Value(0.0)
+        if rest:
+            closeness = TrigramWordSimilarity(Fold(Value(rest)), "search_name")
+            if first_letter:
+                start = Concat(start, Left(Fold(Value(rest)), 1))
+        branch = (
+            _in_name_order(patients)
+            .filter(name_c__startswith=start)
+            .annotate(rank=Value(rank), closeness=closeness, order_name=Collate("search_name", "C"))
+            .order_by("-closeness", "name_c", "pk")[:limit]
+        )
+        branches.append(branch)
+    if len(branches) == 1:
+        return list(branches[0])
+    both = branches[0].union(*branches[1:], all=True)
+    return list(both.order_by("rank", "-closeness", "order_name", "id")[:limit])
+
+
+def _near_surnames(heads: list[str]) -> list[tuple[str, int]]:
+    """The closest surnames to ``heads`` (the query's first word, and first two words), as
+    (surname, how many query words it stands for), best first.
+
+    The trigram index finds the candidates; they are then ranked by edit distance (a swap
+    of two letters is one edit), ties going to the commoner surname: trigram similarity
+    alone ranks "dubaac" level with "dubois" for "dubios".
+    """
+    with transaction.atomic(), connection.cursor() as db:
+        db.execute("SET LOCAL pg_trgm.similarity_threshold = %s", [SURNAME_SIMILARITY])
+        db.execute(
+            """
+            WITH head AS MATERIALIZED (
+                -- Folded once: inlined, the fold would run again for every row rechecked.
+                SELECT mesoclinic_fold(h.value) AS folded, h.words::int AS words
+                FROM unnest(%s::text[]) WITH ORDINALITY AS h (value, words)
+            )
+            SELECT candidate.surname, candidate.patients, head.folded, head.words
+            FROM head CROSS JOIN LATERAL (
+                SELECT surname, patients FROM patients_surname
+                WHERE surname %% head.folded AND patients > 0
+                ORDER BY similarity(surname, head.folded) DESC, patients DESC, surname
+                LIMIT %s
+            ) AS candidate
+            """,
+            [heads, SURNAME_CANDIDATES],
+        )
+        rows = db.fetchall()
+    best: dict[str, tuple[int, int, int]] = {}
+    for surname, count, folded, head_words in rows:
+        ranked = (_edits(folded, surname), -count, head_words)
+        if ranked[0] <= SURNAME_EDITS:
+            best[surname] = min(best.get(surname, ranked), ranked)
+    order = sorted(best, key=lambda surname: (best[surname][:2], surname))
+    return [(surname, best[surname][2]) for surname in order[:SIMILAR_SURNAMES]]
+
+
+def _edits(a: str, b: str) -> int:
+    """Edits from ``a`` to ``b``: a letter added, dropped or changed, or two neighbours swapped."""
+    before, previous = [0] * (len(b) + 1), list(range(len(b) + 1))
+    for i, letter in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, other in enumerate(b, 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (letter != other))
+            if i > 1 and j > 1 and letter == b[j - 2] and a[i - 2] == other:
+                row[j] = min(row[j], before[j - 2] + 1)
+        before, previous = previous, row
+    return previous[-1]
+
+
+def _similar_whole_names(patients: QuerySet[Patient], query: str, limit: int) -> list[Patient]:
+    """The closest whole names first, every patient compared (no surname near the query).
 
     Ordered by closeness, which is also what keeps PostgreSQL on the trigram index: in name
     order it walked the whole name index testing every row (over a second at a million

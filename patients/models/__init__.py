@@ -14,7 +14,7 @@ from patients.models.clinical import (
 )
 from patients.models.consent import Consent, ConsentText, ConsentWithdrawal
 from patients.models.photos import ClinicalPhoto
-from patients.models.registry import Fold, Language, Patient, Sex
+from patients.models.registry import Fold, Language, Patient, Sex, Surname
 
 __all__ = [
     "Allergen",
@@ -37,4 +37,5 @@ __all__ = [
     "MedicationFlag",
     "Patient",
     "Sex",
+    "Surname",
 ]

@@ -114,3 +114,22 @@ class Patient(models.Model):
         today = timezone.localdate()
         born = self.birth_date
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+class Surname(models.Model):
+    """Each folded surname of the register once, with how many patients bear it.
+
+    The typo search looks a misspelt surname up here (tens of thousands of rows, with
+    their own trigram index) rather than among every patient (a million rows): B2 in
+    docs/benchmarks.md. Derived data, kept by statement-level triggers on the patient
+    table (patients migration 0009); the application never writes it.
+    """
+
+    surname = models.TextField(primary_key=True)
+    patients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [GinIndex(OpClass("surname", name="gin_trgm_ops"), name="surname_trgm")]
+
+    def __str__(self) -> str:
+        return self.surname

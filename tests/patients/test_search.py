@@ -164,9 +164,9 @@ def test_search_query_count_does_not_grow_with_matches(manager, query) -> None:
         PatientFactory(first_name=f"Léa{n}", last_name=["Martin", "Dubois"][n % 2], birth_date=date(1984, 3, 12),
                        created_by=manager)  # fmt: skip
     assert count() == few
-    # Similar names: the prefix query, then SET LOCAL and the search in a savepoint (here,
-    # inside the test's transaction; in a request, BEGIN and COMMIT are not counted).
-    assert few == (1 if query != "dubios" else 5)
+    # Similar names: the prefix query; SET LOCAL and the surname dictionary in a savepoint
+    # (here, inside the test's transaction: SAVEPOINT and RELEASE are counted); the patients.
+    assert few == (1 if query != "dubios" else 6)
 
 
 def test_short_input_matches_surnames_only(people) -> None:
