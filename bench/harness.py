@@ -3,7 +3,7 @@ B0 baselines, wrk against it, the same pages in-process with their queries count
 machine's description and the section of docs/benchmarks.md each benchmark rewrites.
 
 Every figure is read against the hello-world baseline served by the same server in the
-same run (a ratio): absolute numbers move with the machine, which other work shares.
+same run (a ratio): absolute numbers move with the machine and its load.
 """
 
 from __future__ import annotations

@@ -404,7 +404,7 @@ run {time.strftime("%Y-%m-%d")}.
 Machine: {info["nproc"]} CPUs, Python {info["python"]}, Django {info["django"]}, Celery {info["celery"]}
 (kombu {info["kombu"]}), broker {info["broker"]}, PostgreSQL {info["postgres"]},
 aiosmtpd {info["aiosmtpd"]} as the SMTP server (its own process, loopback), {info["platform"]},
-load average {info["load"]} when it finished (other work shares these CPUs).
+load average {info["load"]} when it finished.
 
 | what | mails/s | ratio to the baseline (min–max) |
 | --- | ---: | ---: |

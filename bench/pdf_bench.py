@@ -350,7 +350,7 @@ def section(figures: dict[str, Any], machine_info: dict[str, str]) -> str:
 throwaway database, run {time.strftime("%Y-%m-%d")}.
 Machine: {machine_info["nproc"]} CPUs, Python {machine_info["python"]}, WeasyPrint {machine_info["weasyprint"]},
 libharfbuzz-subset0 {machine_info["libharfbuzz-subset0"]}, {machine_info["platform"]},
-load average {machine_info["load"]} when it finished (other work shares these CPUs).
+load average {machine_info["load"]} when it finished.
 
 | what | median ms | p95 ms | ratio to its baseline |
 | --- | ---: | ---: | ---: |

@@ -10,8 +10,9 @@ import phonenumbers
 from django.conf import settings
 from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet, Value
+from django.db.models import F, Func, Q, QuerySet, TextField, Value
 from django.db.models.functions import Collate, Concat, Left
+from django.db.models.lookups import GreaterThan
 
 from patients.models import (
     ClinicalPhoto,
@@ -137,12 +138,16 @@ def _in_name_order(patients: QuerySet[Patient]) -> QuerySet[Patient]:
 
 
 def _after(patients: QuerySet[Patient], cursor: Cursor | None) -> QuerySet[Patient]:
-    """The rows after the cursor. ``name_c >= …`` comes first so that PostgreSQL starts the
-    index scan there (page 20,000 costs what page 1 costs); the OR alone would be a filter
-    over every row before the cursor."""
+    """The rows after the cursor, as one row comparison on the name-order index's two
+    columns: PostgreSQL starts the index scan exactly there (page 20,000 costs what page 1
+    costs). ``name >= … AND (name > … OR id > …)`` started at the first namesake of the
+    cursor's row and read and dropped the namesakes before it (B5 in docs/benchmarks.md).
+    """
     if cursor is None:
         return patients
-    return patients.filter(Q(name_c__gte=cursor.search_name) & (Q(name_c__gt=cursor.search_name) | Q(pk__gt=cursor.pk)))
+    row = Func(F("name_c"), F("pk"), function="ROW", output_field=TextField())
+    cursor_row = Func(Value(cursor.search_name), Value(cursor.pk), function="ROW", output_field=TextField())
+    return patients.filter(GreaterThan(row, cursor_row))
 
 
 def _page(patients: QuerySet[Patient], cursor: Cursor | None, limit: int) -> list[Patient]:
