@@ -49,7 +49,7 @@ test: venv-dev lint messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks (docs/benchmarks.md). Each writes its own section of the doc. On a fresh
-# machine: `make bench-seed` once (about 8 min), then `make bench-all` (about 40 min).
+# machine: `make bench-seed` once (about 8 min), then `make bench-all` (about 20 min).
 BENCH_100K ?= postgres://postgres@127.0.0.1:5432/mesoclinic_bench100k
 BENCH_1M ?= postgres://postgres@127.0.0.1:5432/mesoclinic_bench1m
 BENCH_CAL ?= postgres://postgres@127.0.0.1:5432/mesoclinic_benchcal

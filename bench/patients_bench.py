@@ -476,14 +476,16 @@ Django's query capture, the `SELECT 1` health check that `CONN_HEALTH_CHECKS` se
 each request's first query. The MFA check (MFA_REQUIRED, the production default) read the
 authenticators on every request: it is now remembered in the session once passed (keyed by
 the user, forgotten when allauth removes the authenticator), one query fewer on every
-signed-in request. Two settings changes are measured here but **not applied** (settings.py
-is outside this change; each is a trade-off to decide), each on its own server in this run:
-requests/s (ratio to that server's anonymous hello), p95 ms. One run each on a shared,
-loaded machine: read differences under about 1.5× as noise, and rerun on a quiet machine
-before deciding. `CONN_HEALTH_CHECKS` off saves a round trip per request but leaves a
-dropped connection (a database restart) to fail one request before Django replaces it;
-sessions read from Redis keep logout and expiry as they are (the cached_db engine ends a
-session in both places) and need Redis in production.
+signed-in request. Two settings changes are measured here, each on its own server in this run,
+and left as options rather than defaults: requests/s (ratio to that server's anonymous
+hello), p95 ms. One run each, and on this 2-CPU virtual machine a figure can move 2× from one
+run to the next with nothing else running (the signed-in hello gave 374 and 842 req/s in two
+runs twenty minutes apart): read this table as "no setting brings a page near its goal", not as a
+ranking. `CONN_HEALTH_CHECKS=false` saves a round trip per request but leaves a dropped
+connection (a database restart) to fail one request before Django replaces it.
+`SESSION_CACHE=true` (sessions read from Redis, written through to PostgreSQL; logout and
+expiry unchanged) needs Redis in production — with a per-process cache a logout would not
+reach the other processes — and moves every pinned query count by one.
 
 {variants_table(targets, variants)}
 """  # noqa: S608 - prose that names SQL, not a query
@@ -523,7 +525,7 @@ is {by["list"].sql_ms:.1f} ms of {by["list"].inprocess_ms:.1f} ms in-process ({b
 user's groups for the role check, the page); the rest is the base template (navigation) and
 25 rows (a date and a phone number formatted per row; the row links no longer reverse a URL
 each). The p95 goal is missed for the same reason, on 2 CPUs shared by wrk, gunicorn,
-PostgreSQL and other work (load average above).
+PostgreSQL (load average above).
 
 What changed to get here:
 - Index `patient_name_order` on `(search_name COLLATE "C", id)` (patients migration 0007).
@@ -535,8 +537,9 @@ What changed to get here:
   PostgreSQL walk the name order filtering row by row (a second at a million for "de").
   The `exists()` pre-check before every name search is gone: similar names are looked
   up only when the page comes back empty (one query fewer per search).
-- Similar names are ordered by closeness, one page of them: in name order PostgreSQL walked
-  the whole name index testing each row (1.2 s at a million).
+- Similar names, one page of them, come from the surname dictionary (`patients_surname`,
+  see B2): the nearest surnames by edit distance, then their patients through the name-order
+  index. Comparing the typo with every patient's name took 262 ms (p95) at a million.
 - `only()` of the nine columns the rows show (as before); persistent connections
   (`CONN_MAX_AGE` 60 s, as before).
 - The MFA check remembered in the session (see B0).
@@ -578,10 +581,10 @@ template. Nothing grows with the record: every list on the page is one query, li
             f"{s1.get('execution_ms', 0):.2f} ms, {s1.get('buffers', 0)} buffers; page {b2['deep_page']:,} "
             f"{sd.get('execution_ms', 0):.2f} ms, {sd.get('buffers', 0)} buffers, an index scan of patient_name_order "
             f"{'starting at the cursor (an Index Cond)' if sd.get('index_cond') else '**without an index condition**'}"
-            f", which reads and drops {sd.get('dropped', 0)} rows on the way (namesakes before the cursor that share its "
-            "folded name, archived records). A row-value comparison, `(search_name, id) > (…, …)`, would skip those too; Django "
-            "has it only in an internal module (`fields.tuple_lookups`), so the cursor keeps the documented "
-            "`>=` and OR.\n"
+            f", which reads and drops {sd.get('dropped', 0)} rows on the way (archived records would be; namesakes of "
+            'the cursor\'s row are not: the cursor is one row comparison, `ROW(search_name COLLATE "C", id) > ROW(…, …)`, '
+            "on the index's two columns — the earlier `name >= … AND (name > … OR id > …)` started at the first namesake "
+            "and read and dropped 15 rows here).\n"
         )
     b5 = f"""## B5 — deep pagination
 
