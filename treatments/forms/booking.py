@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from mesoclinic.access import Role
+from mesoclinic.forms import DayField
 from mesoclinic.models import Location, Room, User
 from patients.models import Patient
 from treatments.models import Appointment
@@ -25,7 +26,7 @@ class BookingForm(forms.Form):
     room = forms.ModelChoiceField(
         label=_("Room"), queryset=Room.objects.filter(is_active=True).select_related("location"), required=False
     )
-    day = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    day = DayField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     start = forms.TimeField(
         label=_("Start"), widget=forms.TimeInput(attrs={"type": "time", "step": 900}, format="%H:%M")
     )
@@ -47,10 +48,6 @@ class BookingForm(forms.Form):
         else:
             data["patient_obj"] = None
         location, day, start = data.get("location"), data.get("day"), data.get("start")
-        if day and not 1900 <= day.year <= 2999:
-            # 9999-12-31 would overflow the appointment's end and the day after it.
-            self.add_error("day", _("Enter a date between 1900 and 2999."))
-            day = None
         if location and day and start:
             from zoneinfo import ZoneInfo
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from mesoclinic.forms import DayField
 from mesoclinic.models import Location, User
 from treatments.models import Appointment, Weekday
 
@@ -152,8 +153,8 @@ class ClosureForm(forms.Form):
         required=False,
         help_text=_("Fill in either the location or the practitioner, not both."),
     )
-    first_day = forms.DateField(label=_("First day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    last_day = forms.DateField(
+    first_day = DayField(label=_("First day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    last_day = DayField(
         label=_("Last day (included)"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     from_time = _time_field(_("From (blank: the whole first day)"))
@@ -177,11 +178,6 @@ class ClosureForm(forms.Form):
         if not self.own_leave_only and both_fields_clean and (location is None) == (practitioner is None):
             self.add_error("location", _("Choose either a location (closure) or a practitioner (leave)."))
         first, last = data.get("first_day"), data.get("last_day")
-        for name, day in (("first_day", first), ("last_day", last)):
-            # 9999-12-31 would overflow the day after the last one.
-            if day and not 1900 <= day.year <= 2999:
-                self.add_error(name, _("Enter a date between 1900 and 2999."))
-                first = last = None
         if first and last and last < first:
             self.add_error("last_day", _("The last day is before the first day."))
         if self.errors or not (first and last) or (location is None and practitioner is None):
@@ -218,12 +214,8 @@ def _default_since() -> date:
 
 
 class NoShowFilterForm(forms.Form):
-    since = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    )
-    until = forms.DateField(
-        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    )
+    since = DayField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    until = DayField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     location = forms.ModelChoiceField(
         label=_("Location"),
         queryset=Location.objects.order_by("name"),
@@ -233,11 +225,6 @@ class NoShowFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        for name in ("since", "until"):
-            # A day after 2999 (9999-12-31) would overflow the "day after" of the report's range.
-            if data.get(name) and not 1900 <= data[name].year <= 2999:
-                self.add_error(name, _("Enter a date between 1900 and 2999."))
-                data[name] = None
         data["since"] = data.get("since") or _default_since()
         data["until"] = data.get("until") or timezone.localdate()
         if "since" not in self.errors and "until" not in self.errors and data["since"] > data["until"]:

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mesoclinic.access import Role, has_role, patient_access, staff_required
-from mesoclinic.forms import form_add_validation_error
+from mesoclinic.forms import day_in_range, form_add_validation_error
 from mesoclinic.models import Location, Room, User
 from patients.models import Patient
 from treatments.forms.booking import BookingForm, practitioners
@@ -58,7 +58,7 @@ def _parse_day(text: str) -> date | None:
         day = date.fromisoformat(text)
     except ValueError:
         return None
-    return day if 1900 <= day.year <= 2999 else None
+    return day if day_in_range(day) else None
 
 
 def _day(request: HttpRequest, parameter: str = "day", *, zone: ZoneInfo | None = None) -> date:
